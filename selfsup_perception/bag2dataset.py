@@ -1,0 +1,245 @@
+"""``selfsup bag2dataset``: label a rosbag2 recording (mcap or sqlite3) into a dataset file.
+
+Two passes over the bag keep memory small: the first collects stamps, odometry and readings and
+labels every frame with the offline labeler; the second decodes the images and stores each frame
+with its labels (and the simulator's ground truth when the bag carries it).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .core.config import ConfigError, LabelingConfig, load_config
+from .core.dataset import DatasetWriter, FrameRecord
+from .core.images import ImageError
+from .core.labeling import FRAME, ODOMETRY, LabeledFrame, Recording, label_recording
+from .core.messages import (
+    IMAGE_TYPES,
+    ODOMETRY_TYPE,
+    SENSOR_TYPES,
+    image_to_rgb,
+    odometry_pose,
+    sensor_value,
+    stamp_seconds,
+)
+
+GROUND_TRUTH_TOPIC = '/ground_truth/obstacles'
+SEGMENTATION_TOPIC = '/ground_truth/segmentation'
+_GT_TYPE = 'sensor_msgs/msg/Image'
+_SEGMENTATION_LAG = 5  # frames to wait for a frame's segmentation before storing it without
+
+
+class BagError(RuntimeError):
+    """The bag cannot be read or lacks a configured topic, or a topic has the wrong type."""
+
+
+@dataclass
+class BagSummary:
+    """What a conversion did: counts for the summary printed at the end."""
+
+    frames: int = 0
+    bad_images: int = 0
+    labels_known: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    labels_positive: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    with_ground_truth: int = 0
+    problems: Counter[str] = field(default_factory=Counter)
+
+    def lines(self, distances: tuple[float, ...]) -> list[str]:
+        known = int(self.labels_known.sum())
+        positive = int(self.labels_positive.sum())
+        out = [
+            f'frames: {self.frames} (with ground truth: {self.with_ground_truth}, '
+            f'bad images skipped: {self.bad_images})',
+            f'known labels: {known}, positive ratio: {positive / known if known else float("nan"):.3f}',
+            'known labels per distance:',
+        ]
+        out += [f'  {d:5.2f} m: {int(k):7d}  (positive {int(p)})'
+                for d, k, p in zip(distances, self.labels_known, self.labels_positive, strict=True)]
+        out += [f'{name}: {count}' for name, count in sorted(self.problems.items()) if count]
+        return out
+
+
+@dataclass(frozen=True)
+class BagTopics:
+    """Which topic carries what; sensors are matched by the config's topics."""
+
+    camera: str = '/camera/image_raw'
+    odometry: str = '/odom'
+
+
+def _open(path: Path) -> Any:
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import Stores, get_typestore
+
+    try:
+        reader = AnyReader([path], default_typestore=get_typestore(Stores.ROS2_JAZZY))
+        reader.open()
+    except Exception as exc:
+        raise BagError(f'{path}: cannot open as a rosbag2 recording: {exc}') from exc
+    return reader
+
+
+def _connections(reader: Any, topics: BagTopics, config: LabelingConfig) -> dict[str, Any]:
+    """Map topic -> connection for every topic needed; clear errors for missing or mistyped ones."""
+    by_topic = {c.topic: c for c in reader.connections}
+    camera = topics.camera
+    if camera not in by_topic and camera + '/compressed' in by_topic:
+        camera += '/compressed'
+    wanted = {camera: IMAGE_TYPES, topics.odometry: (ODOMETRY_TYPE,)}
+    for sensor in config.sensors:
+        wanted[sensor.topic] = (SENSOR_TYPES[sensor.msg_type],)
+    available = ', '.join(f'{t} [{c.msgtype}]' for t, c in sorted(by_topic.items()))
+    for topic, types in wanted.items():
+        if topic not in by_topic:
+            raise BagError(f'topic {topic} is not in the bag (it has: {available})')
+        if by_topic[topic].msgtype not in types:
+            raise BagError(f'topic {topic} has type {by_topic[topic].msgtype}, expected {" or ".join(types)}')
+    result = {'camera': by_topic[camera], 'odometry': by_topic[topics.odometry]}
+    for topic in (GROUND_TRUTH_TOPIC, SEGMENTATION_TOPIC):
+        if topic in by_topic and by_topic[topic].msgtype == _GT_TYPE:
+            result[topic] = by_topic[topic]
+    return result
+
+
+def read_recording(reader: Any, connections: dict[str, Any], config: LabelingConfig
+                   ) -> tuple[Recording, dict[float, np.ndarray], int]:
+    """Pass 1: every message as a labeler event in bag order, plus ground truth by stamp."""
+    sensors_by_topic: dict[str, list[int]] = {}
+    for s, sensor in enumerate(config.sensors):
+        sensors_by_topic.setdefault(sensor.topic, []).append(s)
+    sensor_conns = [c for c in reader.connections if c.topic in sensors_by_topic]
+    conns = [connections['camera'], connections['odometry'], *sensor_conns]
+    if GROUND_TRUTH_TOPIC in connections:
+        conns.append(connections[GROUND_TRUTH_TOPIC])
+    events: list[tuple[int, float, tuple[float, ...]]] = []
+    ground_truth: dict[float, np.ndarray] = {}
+    frame_index = 0
+    total = sum(c.msgcount for c in conns)
+    for conn, _, raw in tqdm(reader.messages(connections=conns), total=total, desc='pass 1/2: labels',
+                             unit='msg'):
+        msg = reader.deserialize(raw, conn.msgtype)
+        stamp = stamp_seconds(msg.header)
+        if conn is connections['camera']:
+            events.append((FRAME, stamp, (float(frame_index),)))
+            frame_index += 1
+        elif conn is connections['odometry']:
+            events.append((ODOMETRY, stamp, odometry_pose(msg)))
+        elif conn.topic == GROUND_TRUTH_TOPIC:
+            shape = (len(config.distances), len(config.sensors))
+            if (int(msg.height), int(msg.width)) == shape:
+                ground_truth[stamp] = np.asarray(msg.data, np.uint8).reshape(shape).copy()
+        else:
+            events.extend((2 + s, stamp, (sensor_value(msg, config.sensors[s]),))
+                          for s in sensors_by_topic[conn.topic])
+    return Recording.from_events(events), ground_truth, frame_index
+
+
+def _frames_with_images(reader: Any, connections: dict[str, Any], labeled: dict[int, LabeledFrame],
+                        summary: BagSummary) -> Iterator[tuple[LabeledFrame, np.ndarray, np.ndarray | None]]:
+    """Pass 2: decode each labelled frame's image (and its segmentation when present)."""
+    conns = [connections['camera']]
+    segmentation_conn = connections.get(SEGMENTATION_TOPIC)
+    if segmentation_conn is not None:
+        conns.append(segmentation_conn)
+    segmentation: dict[float, np.ndarray] = {}
+    pending: list[tuple[LabeledFrame, np.ndarray]] = []
+    index = 0
+    total = sum(c.msgcount for c in conns)
+    for conn, _, raw in tqdm(reader.messages(connections=conns), total=total, desc='pass 2/2: images',
+                             unit='msg'):
+        msg = reader.deserialize(raw, conn.msgtype)
+        if conn is segmentation_conn:
+            seg = np.asarray(msg.data, np.uint8)
+            if seg.size == int(msg.height) * int(msg.width):
+                segmentation[stamp_seconds(msg.header)] = seg.reshape(int(msg.height), int(msg.width))
+        else:
+            frame = labeled.get(index)
+            index += 1
+            if frame is None:
+                continue
+            try:
+                pending.append((frame, image_to_rgb(msg)))
+            except ImageError as exc:
+                summary.bad_images += 1
+                summary.problems[f'bad image ({exc})'] += 1
+        # A frame's segmentation (same stamp) may come just before or after it in the bag.
+        while pending and (segmentation_conn is None or pending[0][0].stamp in segmentation
+                           or len(pending) > _SEGMENTATION_LAG):
+            frame, image = pending.pop(0)
+            yield frame, image, segmentation.pop(frame.stamp, None)
+    for frame, image in pending:
+        yield frame, image, segmentation.pop(frame.stamp, None)
+
+
+def bag_to_dataset(bag: Path, config: LabelingConfig, out: Path, topics: BagTopics = BagTopics(),
+                   image_format: str = 'jpeg') -> BagSummary:
+    """Label ``bag`` and append its frames to the dataset ``out``; returns the summary."""
+    if not bag.exists():
+        raise BagError(f'{bag}: no such bag')
+    summary = BagSummary()
+    reader = _open(bag)
+    try:
+        connections = _connections(reader, topics, config)
+        recording, ground_truth, _ = read_recording(reader, connections, config)
+        frames, stats = label_recording(recording, config)
+        summary.problems.update({
+            'late messages dropped': stats.late_messages, 'time resets': stats.time_resets,
+            'odometry jumps': stats.odometry_jumps, 'duplicate odometry stamps': stats.duplicate_odometry,
+            'invalid stamps': stats.invalid_stamps, 'invalid odometry': stats.invalid_odometry,
+            'unknown (NaN) readings': stats.unknown_readings,
+        })
+        labeled = {int(f.payload): f for f in frames}
+        k, s = len(config.distances), len(config.sensors)
+        summary.labels_known = np.zeros(k, np.int64)
+        summary.labels_positive = np.zeros(k, np.int64)
+        writer = DatasetWriter(out, config, image_format=image_format)
+        try:
+            for frame, image, segmentation in _frames_with_images(reader, connections, labeled, summary):
+                gt = ground_truth.get(frame.stamp)
+                writer.append(FrameRecord(frame.stamp, image, frame.labels, frame.pose, frame.segment,
+                                          gt, segmentation))
+                summary.frames += 1
+                summary.with_ground_truth += gt is not None
+                summary.labels_known += (frame.labels >= 0).reshape(k, s).sum(axis=1)
+                summary.labels_positive += (frame.labels == 1).reshape(k, s).sum(axis=1)
+        finally:
+            writer.close()
+    finally:
+        reader.close()
+    return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('bag', type=Path, help='rosbag2 directory (mcap or sqlite3 storage)')
+    parser.add_argument('--config', type=Path, required=True, help='params YAML, e.g. config/robot.yaml')
+    parser.add_argument('--out', type=Path, required=True, help='dataset file to create or append to')
+    parser.add_argument('--camera-topic', default='/camera/image_raw',
+                        help='raw Image topic; "<topic>/compressed" is used if only that exists')
+    parser.add_argument('--odom-topic', default='/odom')
+    parser.add_argument('--image-format', choices=('jpeg', 'png'), default='jpeg',
+                        help='how frames are stored in the dataset')
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+        summary = bag_to_dataset(args.bag, config, args.out, BagTopics(args.camera_topic, args.odom_topic),
+                                 args.image_format)
+    except (BagError, ConfigError) as exc:
+        print(f'error: {exc}')
+        return 2
+    print(f'wrote {args.out}')
+    for line in summary.lines(config.distances):
+        print(line)
+    if not summary.frames:
+        print('error: no frame could be stored (see the counts above)')
+        return 1
+    return 0

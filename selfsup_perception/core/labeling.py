@@ -1,0 +1,500 @@
+"""The self-supervised labeling rule (DESIGN.md) and its two drivers: streaming and offline.
+
+``label_frames`` is the one implementation of the rule: for each frame and each (distance,
+sensor) the label of the earliest future reading taken where the frame's robot stood that far
+ahead. ``StreamingLabeler`` (the node) and ``label_recording`` (bags) only differ in how they feed
+it, and share ``TimeGuard`` for late messages and time running backwards, so both give identical
+labels for the same messages in the same arrival order.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from .config import LabelingConfig, SensorConfig
+from .geometry import OdometryTrack, wrap_angle
+
+UNKNOWN = -1
+PAIRS_PER_CHUNK = 1 << 19  # (frame, reading) pairs per vectorised step: bounds temporary memory
+
+
+def reading_labels(values: np.ndarray, sensor: SensorConfig) -> np.ndarray:
+    """Map raw readings to labels: 1 obstacle, 0 free, -1 unknown (NaN), per REP 117."""
+    values = np.asarray(values, dtype=np.float64)
+    labels = np.full(values.shape, UNKNOWN, dtype=np.int8)
+    if sensor.mode == 'intensity':
+        known = ~np.isnan(values)
+        labels[known] = values[known] > sensor.threshold
+        return labels
+    labels[values == -np.inf] = 1
+    labels[values == np.inf] = 0
+    finite = np.isfinite(values)
+    labels[finite] = values[finite] < sensor.threshold
+    return labels
+
+
+def label_frames(
+    frame_t: np.ndarray,
+    odometry: OdometryTrack,
+    reading_t: np.ndarray,
+    reading_sensor: np.ndarray,
+    reading_label: np.ndarray,
+    config: LabelingConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the labeling rule; readings are sorted by time (ties in arrival order), labels known.
+
+    Returns ``labels`` (F, K, S) int8 with -1 for unknown, and the frame poses (F, 3) (NaN where
+    undefined). Frames are processed in chunks so memory stays bounded on long recordings.
+    """
+    frame_t = np.asarray(frame_t, dtype=np.float64)
+    n_frames = frame_t.size
+    distances = np.asarray(config.distances, dtype=np.float64)
+    n_dist, n_sensors = distances.size, len(config.sensors)
+    labels = np.full((n_frames, n_dist, n_sensors), UNKNOWN, dtype=np.int8)
+    frames = odometry.poses_at(frame_t)
+    poses = np.stack([frames.x, frames.y, frames.yaw], axis=1)
+    readings = odometry.poses_at(reading_t)
+    usable = readings.defined
+    r_t = np.asarray(reading_t, dtype=np.float64)[usable]
+    r_sensor = np.asarray(reading_sensor, dtype=np.int64)[usable]
+    r_label = np.asarray(reading_label, dtype=np.int8)[usable]
+    r_x, r_y, r_yaw = readings.x[usable], readings.y[usable], readings.yaw[usable]
+    r_piece = readings.piece[usable]
+    frame_cos, frame_sin = np.cos(frames.yaw), np.sin(frames.yaw)
+    lo_all = np.searchsorted(r_t, frame_t - config.sync_tolerance, side='left')
+    hi_all = np.searchsorted(r_t, frame_t + config.horizon, side='right')
+    counts = np.where(frames.defined, hi_all - lo_all, 0)
+    width = int(counts.max()) if n_frames else 0
+    if width == 0:
+        return labels, poses
+    offset = np.arange(width)
+    chunk_frames = max(1, PAIRS_PER_CHUNK // width)
+    for start in range(0, n_frames, chunk_frames):
+        stop = min(start + chunk_frames, n_frames)
+        # (frame, j): the j-th reading of the frame's time window; row-major order is time order.
+        index = np.minimum(lo_all[start:stop, None] + offset, r_t.size - 1)
+        in_window = offset < counts[start:stop, None]
+        cos, sin = frame_cos[start:stop, None], frame_sin[start:stop, None]
+        dx = r_x[index] - frames.x[start:stop, None]
+        dy = r_y[index] - frames.y[start:stop, None]
+        # Cheapest, most selective test first (lateral offset), then the rest on the survivors.
+        row, col = np.nonzero(in_window & (np.abs(cos * dy - sin * dx) < config.tolerance_lateral))
+        pair_frame, pair_reading = row + start, index[row, col]
+        qx = cos[row, 0] * dx[row, col] + sin[row, 0] * dy[row, col]
+        qyaw = wrap_angle(r_yaw[pair_reading] - frames.yaw[pair_frame])
+        keep = (
+            (np.abs(qyaw) < config.tolerance_heading)
+            & (qx > distances[0] - config.tolerance_forward)
+            & (qx < distances[-1] + config.tolerance_forward)
+            & (r_piece[pair_reading] == frames.piece[pair_frame])
+        )
+        pair_frame, pair_reading, qx = pair_frame[keep], pair_reading[keep], qx[keep]
+        # Candidate distance indices per pair, widened by one so the exact test below decides.
+        k_lo = np.maximum(np.searchsorted(distances, qx - config.tolerance_forward, side='left') - 1, 0)
+        k_hi = np.minimum(np.searchsorted(distances, qx + config.tolerance_forward, side='right') + 1, n_dist)
+        span = k_hi - k_lo
+        pair_of_entry = np.repeat(np.arange(qx.size), span)
+        k = np.arange(pair_of_entry.size) - np.repeat(np.cumsum(span) - span - k_lo, span)
+        accepted = np.abs(qx[pair_of_entry] - distances[k]) < config.tolerance_forward
+        pair_of_entry, k = pair_of_entry[accepted], k[accepted]
+        cell = (
+            (pair_frame[pair_of_entry] - start) * (n_dist * n_sensors)
+            + k * n_sensors
+            + r_sensor[pair_reading[pair_of_entry]]
+        )
+        # Entries are ordered by frame, then reading time: the first entry of a cell is the earliest.
+        earliest = np.full((stop - start) * n_dist * n_sensors, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(earliest, cell, pair_of_entry)
+        found = earliest != np.iinfo(np.int64).max
+        chunk = labels[start:stop].reshape(-1)
+        chunk[found] = r_label[pair_reading[earliest[found]]]
+    return labels, poses
+
+
+def _pose_tuple(pose: np.ndarray) -> tuple[float, float, float] | None:
+    return None if np.isnan(pose[0]) else (float(pose[0]), float(pose[1]), float(pose[2]))
+
+
+class Arrival(Enum):
+    """What the time guard makes of a message's stamp."""
+
+    ACCEPTED = 'accepted'
+    LATE = 'late'
+    RESET = 'reset'
+
+
+class TimeGuard:
+    """Tracks the newest stamp of the current segment and classifies each new stamp.
+
+    A stamp older than ``reorder_window`` behind the newest is late (dropped); older than
+    ``reset_threshold`` it means time ran backwards (bag loop, simulator reset): a new segment.
+    """
+
+    def __init__(self, reorder_window: float, reset_threshold: float) -> None:
+        self.reorder_window = reorder_window
+        self.reset_threshold = reset_threshold
+        self.latest = -math.inf
+
+    def observe(self, stamp: float) -> Arrival:
+        if stamp < self.latest - self.reset_threshold:
+            self.latest = stamp
+            return Arrival.RESET
+        if stamp < self.latest - self.reorder_window:
+            return Arrival.LATE
+        self.latest = max(self.latest, stamp)
+        return Arrival.ACCEPTED
+
+    @property
+    def safe_time(self) -> float:
+        """No message accepted from now on can be at or before this time."""
+        return self.latest - self.reorder_window
+
+
+@dataclass
+class LabeledFrame:
+    """A finalised frame: its stamp, opaque payload (e.g. the image), pose and labels (K, S)."""
+
+    stamp: float
+    payload: Any
+    pose: tuple[float, float, float] | None
+    labels: np.ndarray
+    segment: int
+
+
+@dataclass
+class LabelerStats:
+    """Counters for /diagnostics and summaries."""
+
+    frames: int = 0
+    odometry: int = 0
+    readings: int = 0
+    unknown_readings: int = 0
+    late_messages: int = 0
+    duplicate_odometry: int = 0
+    time_resets: int = 0
+    odometry_jumps: int = 0
+    invalid_stamps: int = 0
+    invalid_odometry: int = 0
+    finalized: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class _TimeBuffer:
+    """Rows sorted by time in a growable numpy array; ties keep arrival order.
+
+    Appending in time order (the usual case) is amortised O(1); a late row is inserted in place.
+    ``drop_before`` advances a start offset, so views of the live rows cost nothing.
+    """
+
+    def __init__(self, width: int) -> None:
+        self._t = np.empty(256)
+        self._rows = np.empty((256, width))
+        self._start = 0
+        self._stop = 0
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    @property
+    def t(self) -> np.ndarray:
+        return self._t[self._start:self._stop]
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self._rows[self._start:self._stop]
+
+    def insert(self, stamp: float, row: tuple[float, ...]) -> None:
+        if self._stop == self._t.size:
+            self._make_room()
+        if self._stop == self._start or stamp >= self._t[self._stop - 1]:
+            i = self._stop
+        else:
+            i = self._start + int(np.searchsorted(self.t, stamp, side='right'))
+            self._t[i + 1:self._stop + 1] = self._t[i:self._stop].copy()
+            self._rows[i + 1:self._stop + 1] = self._rows[i:self._stop].copy()
+        self._t[i] = stamp
+        self._rows[i] = row
+        self._stop += 1
+
+    def index(self, stamp: float, side: str = 'left') -> int:
+        """Position of ``stamp`` among the live rows (numpy.searchsorted semantics)."""
+        return int(np.searchsorted(self.t, stamp, side=side))  # type: ignore[call-overload]
+
+    def contains(self, stamp: float) -> bool:
+        i = self.index(stamp)
+        return i < len(self) and self._t[self._start + i] == stamp
+
+    def drop_before(self, index: int) -> None:
+        self._start += max(0, min(index, len(self)))
+
+    def clear(self) -> None:
+        self._start = self._stop = 0
+
+    def _make_room(self) -> None:
+        live = len(self)
+        if live * 2 > self._t.size:  # mostly live: grow; else compact in place
+            self._t = np.resize(self._t, self._t.size * 2)
+            self._rows = np.resize(self._rows, (self._rows.shape[0] * 2, self._rows.shape[1]))
+        self._t[:live] = self._t[self._start:self._stop].copy()
+        self._rows[:live] = self._rows[self._start:self._stop].copy()
+        self._start, self._stop = 0, live
+
+
+class StreamingLabeler:
+    """Labels frames as messages arrive, with memory bounded by the horizon.
+
+    Feed it with ``add_frame``/``add_odometry``/``add_reading`` in arrival order; finished frames
+    are collected by ``pop_finished``; ``flush`` finalises everything at the end of the stream.
+    Final frames are labelled ``batch`` at a time (one vectorised call), which only delays them.
+    """
+
+    def __init__(self, config: LabelingConfig, batch: int = 8) -> None:
+        if batch < 1:
+            raise ValueError(f'batch must be >= 1, got {batch}')
+        self.config = config
+        self.batch = batch
+        self.stats = LabelerStats()
+        self._guard = TimeGuard(config.reorder_window, config.reset_threshold)
+        self._frame_t: list[float] = []
+        self._payloads: list[Any] = []
+        self._final = 0  # the oldest pending frames known to be final
+        self._odom = _TimeBuffer(3)
+        self._readings = _TimeBuffer(2)  # (sensor index, label)
+        self._finished: list[LabeledFrame] = []
+        self._segment = 0
+        self._since_prune = 0
+
+    # -- input -------------------------------------------------------------------------------
+    def _admit(self, stamp: float) -> bool:
+        if not math.isfinite(stamp):
+            self.stats.invalid_stamps += 1
+            return False
+        arrival = self._guard.observe(stamp)
+        if arrival is Arrival.LATE:
+            self.stats.late_messages += 1
+            return False
+        if arrival is Arrival.RESET:
+            self.stats.time_resets += 1
+            self._label_oldest(len(self._frame_t))
+            self._odom.clear()
+            self._readings.clear()
+            self._segment += 1
+        return True
+
+    def add_frame(self, stamp: float, payload: Any = None) -> None:
+        if not self._admit(stamp):
+            return
+        i = bisect.bisect_right(self._frame_t, stamp)
+        self._frame_t.insert(i, stamp)
+        self._payloads.insert(i, payload)
+        self.stats.frames += 1
+        self._advance()
+
+    def add_odometry(self, stamp: float, x: float, y: float, yaw: float) -> None:
+        if not self._admit(stamp):
+            return
+        if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(yaw)):
+            self.stats.invalid_odometry += 1
+            return
+        if self._odom.contains(stamp):
+            self.stats.duplicate_odometry += 1
+            return
+        if len(self._odom) and stamp > self._odom.t[-1]:
+            last = self._odom.rows[-1]
+            if math.hypot(x - last[0], y - last[1]) > self.config.max_odom_jump:
+                self.stats.odometry_jumps += 1
+        self._odom.insert(stamp, (x, y, yaw))
+        self.stats.odometry += 1
+        self._advance()
+
+    def add_reading(self, sensor_index: int, stamp: float, value: float) -> None:
+        if not self._admit(stamp):
+            return
+        sensor = self.config.sensors[sensor_index]
+        label = int(reading_labels(np.array([value]), sensor)[0])
+        if label == UNKNOWN:
+            self.stats.unknown_readings += 1
+        else:
+            self._readings.insert(stamp, (float(sensor_index), float(label)))
+            self.stats.readings += 1
+        self._advance()
+
+    # -- output ------------------------------------------------------------------------------
+    def pop_finished(self) -> list[LabeledFrame]:
+        finished, self._finished = self._finished, []
+        return finished
+
+    def flush(self) -> list[LabeledFrame]:
+        """End of stream: finalise every pending frame with the data there is."""
+        self._label_oldest(len(self._frame_t))
+        return self.pop_finished()
+
+    @property
+    def pending(self) -> int:
+        return len(self._frame_t)
+
+    @property
+    def buffered(self) -> int:
+        """Messages held in memory (pending frames, odometry and readings)."""
+        return len(self._frame_t) + len(self._odom) + len(self._readings)
+
+    def _is_final(self, frame_stamp: float) -> bool:
+        safe = self._guard.safe_time
+        end = frame_stamp + self.config.horizon
+        if safe < end:
+            return False
+        if safe > end + self.config.max_odom_gap:
+            return True
+        i = self._odom.index(end)
+        return i < len(self._odom) and self._odom.t[i] <= safe
+
+    def _advance(self) -> None:
+        """Label the frames that became final (``batch`` at a time) and drop unneeded data."""
+        while self._final < len(self._frame_t) and self._is_final(self._frame_t[self._final]):
+            self._final += 1
+        if self._final >= self.batch:
+            self._label_oldest(self._final)
+        self._since_prune += 1
+        if self._since_prune >= 64:
+            self._prune()
+
+    def _label_oldest(self, count: int) -> None:
+        if count:
+            frame_t = np.asarray(self._frame_t[:count], dtype=np.float64)
+            odom = self._odom.rows
+            track = OdometryTrack(self._odom.t, odom[:, 0], odom[:, 1], odom[:, 2],
+                                  self.config.max_odom_gap, self.config.max_odom_jump)
+            readings = self._readings.rows
+            labels, poses = label_frames(frame_t, track, self._readings.t, readings[:, 0].astype(np.int64),
+                                         readings[:, 1].astype(np.int8), self.config)
+            for i in range(count):
+                self._finished.append(LabeledFrame(float(frame_t[i]), self._payloads[i],
+                                                   _pose_tuple(poses[i]), labels[i], self._segment))
+            del self._frame_t[:count]
+            del self._payloads[:count]
+            self._final = max(0, self._final - count)
+            self.stats.finalized += count
+        self._prune()
+
+    def _prune(self) -> None:
+        """Drop data no pending or future frame can use (keeps memory bounded)."""
+        self._since_prune = 0
+        bound = self._guard.safe_time
+        if self._frame_t:
+            bound = min(bound, self._frame_t[0])
+        bound -= self.config.sync_tolerance
+        if not math.isfinite(bound):
+            return
+        self._readings.drop_before(self._readings.index(bound))
+        # Keep the last odometry sample before the bound too: it brackets times just after it.
+        self._odom.drop_before(self._odom.index(bound) - 1)
+
+
+# -- offline ------------------------------------------------------------------------------------
+FRAME, ODOMETRY = 0, 1  # event kinds; readings are 2 + sensor index
+
+
+@dataclass
+class Recording:
+    """All messages of a recording in arrival order, as parallel arrays (one entry per message).
+
+    ``kind`` is 0 for a camera frame, 1 for odometry, 2 + s for a reading of sensor s. ``values``
+    holds (x, y, yaw) for odometry, (value, -, -) for readings, (payload index, -, -) for frames.
+    """
+
+    kind: np.ndarray
+    stamp: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def from_events(cls, events: Iterable[tuple[int, float, Sequence[float]]]) -> Recording:
+        kinds, stamps, values = [], [], []
+        for kind, stamp, value in events:
+            kinds.append(kind)
+            stamps.append(stamp)
+            values.append(tuple(value) + (np.nan,) * (3 - len(value)))
+        return cls(np.asarray(kinds, dtype=np.int64), np.asarray(stamps, dtype=np.float64),
+                   np.asarray(values, dtype=np.float64).reshape(-1, 3))
+
+
+def segment_arrivals(stamps: np.ndarray, reorder_window: float, reset_threshold: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised ``TimeGuard`` over a whole arrival sequence: (segment id, accepted) per message."""
+    n = stamps.size
+    segment = np.zeros(n, dtype=np.int64)
+    accepted = np.isfinite(stamps)
+    start, seg = 0, 0
+    finite_stamps = np.where(accepted, stamps, -np.inf)
+    while start < n:
+        newest = np.maximum.accumulate(finite_stamps[start:])
+        newest_before = np.concatenate(([-np.inf], newest[:-1]))
+        resets = np.flatnonzero(finite_stamps[start:] < newest_before - reset_threshold)
+        resets = resets[resets > 0]
+        end = start + int(resets[0]) if resets.size else n
+        segment[start:end] = seg
+        late = finite_stamps[start:end] < newest_before[: end - start] - reorder_window
+        accepted[start:end] &= ~late
+        start, seg = end, seg + 1  # the resetting message opens the next segment
+    return segment, accepted
+
+
+def label_recording(recording: Recording, config: LabelingConfig,
+                    payloads: Sequence[Any] | None = None) -> tuple[list[LabeledFrame], LabelerStats]:
+    """Label a whole recording at once (same result as streaming the same messages)."""
+    stats = LabelerStats()
+    kind, stamp, values = recording.kind, recording.stamp, recording.values
+    stats.invalid_stamps = int(np.count_nonzero(~np.isfinite(stamp)))
+    segment, accepted = segment_arrivals(stamp, config.reorder_window, config.reset_threshold)
+    stats.late_messages = int(np.count_nonzero(~accepted & np.isfinite(stamp)))
+    stats.time_resets = int(segment[-1]) if segment.size else 0
+    n_sensors = len(config.sensors)
+    labels_of = np.full(stamp.size, UNKNOWN, dtype=np.int8)
+    for s, sensor in enumerate(config.sensors):
+        is_s = kind == 2 + s
+        labels_of[is_s] = reading_labels(values[is_s, 0], sensor)
+    odom_valid = np.all(np.isfinite(values), axis=1) | (kind != ODOMETRY)
+    stats.invalid_odometry = int(np.count_nonzero(accepted & ~odom_valid))
+    accepted &= odom_valid
+    frames: list[LabeledFrame] = []
+    boundaries = np.flatnonzero(np.diff(segment)) + 1
+    for seg_index in np.split(np.arange(stamp.size), boundaries):
+        idx = seg_index[accepted[seg_index]]
+        if idx.size == 0:
+            continue
+        seg = int(segment[seg_index[0]])
+        k, t, v = kind[idx], stamp[idx], values[idx]
+        frame_sel = np.flatnonzero(k == FRAME)
+        frame_order = frame_sel[np.argsort(t[frame_sel], kind='stable')]
+        odom_sel = np.flatnonzero(k == ODOMETRY)
+        odom_order = odom_sel[np.argsort(t[odom_sel], kind='stable')]
+        odom_t = t[odom_order]
+        first = np.concatenate(([True], odom_t[1:] != odom_t[:-1]))
+        stats.duplicate_odometry += int(np.count_nonzero(~first))
+        odom_order = odom_order[first]
+        track = OdometryTrack(t[odom_order], v[odom_order, 0], v[odom_order, 1], v[odom_order, 2],
+                              config.max_odom_gap, config.max_odom_jump)
+        stats.odometry_jumps += int(np.count_nonzero(track.jump_after))
+        read_sel = np.flatnonzero((k >= 2) & (k < 2 + n_sensors))
+        read_labels = labels_of[idx[read_sel]]
+        stats.unknown_readings += int(np.count_nonzero(read_labels == UNKNOWN))
+        read_sel = read_sel[read_labels != UNKNOWN]
+        read_order = read_sel[np.argsort(t[read_sel], kind='stable')]
+        labels, poses = label_frames(t[frame_order], track, t[read_order], k[read_order] - 2,
+                                     labels_of[idx[read_order]], config)
+        stats.frames += frame_order.size
+        stats.odometry += odom_order.size
+        stats.readings += read_order.size
+        for i, f in enumerate(frame_order):
+            payload_index = int(v[f, 0]) if not np.isnan(v[f, 0]) else None
+            payload = payloads[payload_index] if payloads is not None and payload_index is not None \
+                else payload_index
+            frames.append(LabeledFrame(float(t[f]), payload, _pose_tuple(poses[i]), labels[i], seg))
+    stats.finalized = len(frames)
+    return frames, stats
