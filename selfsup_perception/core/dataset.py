@@ -122,8 +122,9 @@ class Dataset:
     def last_id(self) -> int:
         return int(self._db.execute('SELECT COALESCE(MAX(id), 0) FROM frames').fetchone()[0])
 
-    def iter_batches(self, batch_size: int = 256, after_id: int = 0, images: bool = True,
-                     extras: bool = True) -> Iterator[FrameBatch]:
+    def iter_batches(
+        self, batch_size: int = 256, after_id: int = 0, images: bool = True, extras: bool = True
+    ) -> Iterator[FrameBatch]:
         """Frames with id > ``after_id`` in id (= arrival) order, ``batch_size`` at a time.
 
         Each batch is one read transaction, so frames committed meanwhile show up in later batches.
@@ -153,8 +154,17 @@ class Dataset:
                 ids=np.array([r[0] for r in rows], dtype=np.int64),
                 stamps=np.array([r[1] for r in rows], dtype=np.float64),
                 segments=np.array([r[2] for r in rows], dtype=np.int64),
-                poses=np.array([(np.nan if r[3] is None else r[3], np.nan if r[4] is None else r[4],
-                                 np.nan if r[5] is None else r[5]) for r in rows], dtype=np.float64),
+                poses=np.array(
+                    [
+                        (
+                            np.nan if r[3] is None else r[3],
+                            np.nan if r[4] is None else r[4],
+                            np.nan if r[5] is None else r[5],
+                        )
+                        for r in rows
+                    ],
+                    dtype=np.float64,
+                ),
                 labels=np.maximum(labels, 0).astype(np.uint8),
                 mask=labels >= 0,
                 images=np.stack([decode_image(r[7]) for r in rows]) if images else None,
@@ -168,8 +178,17 @@ class Dataset:
         if not batches:
             k, s = self.distances.size, len(self.sensors)
             empty = np.zeros((0, k, s))
-            return FrameBatch(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, 3)), np.zeros(0, np.int64),
-                              empty.astype(np.uint8), empty.astype(bool), None, None, None)
+            return FrameBatch(
+                np.zeros(0, np.int64),
+                np.zeros(0),
+                np.zeros((0, 3)),
+                np.zeros(0, np.int64),
+                empty.astype(np.uint8),
+                empty.astype(bool),
+                None,
+                None,
+                None,
+            )
 
         def cat(name: str) -> np.ndarray | None:
             parts = [getattr(b, name) for b in batches]
@@ -181,7 +200,7 @@ class Dataset:
     def cached_embeddings(self, model_sha256: str, ids: np.ndarray) -> dict[int, np.ndarray]:
         found: dict[int, np.ndarray] = {}
         for start in range(0, len(ids), 500):
-            chunk = [int(i) for i in ids[start:start + 500]]
+            chunk = [int(i) for i in ids[start : start + 500]]
             marks = ','.join('?' * len(chunk))
             rows = self._db.execute(
                 f'SELECT frame_id, vector FROM embeddings WHERE model_sha256 = ? AND frame_id IN ({marks})',
@@ -191,8 +210,10 @@ class Dataset:
         return found
 
     def store_embeddings(self, model_sha256: str, ids: np.ndarray, vectors: np.ndarray) -> None:
-        rows = [(int(i), model_sha256, np.ascontiguousarray(v, np.float32).tobytes())
-                for i, v in zip(ids, vectors, strict=True)]
+        rows = [
+            (int(i), model_sha256, np.ascontiguousarray(v, np.float32).tobytes())
+            for i, v in zip(ids, vectors, strict=True)
+        ]
         with self._transaction():
             self._db.executemany(
                 'INSERT OR REPLACE INTO embeddings (frame_id, model_sha256, vector) VALUES (?, ?, ?)', rows
@@ -205,8 +226,12 @@ class Dataset:
         """Write the numpy view of the dataset (see README, 'Dataset export'); returns frames."""
         data = self.read_all(images=images)
         arrays: dict[str, np.ndarray] = {
-            'stamps': data.stamps, 'poses': data.poses, 'labels': data.labels, 'mask': data.mask,
-            'distances': self.distances, 'sensors': np.asarray(self.sensors, dtype=np.str_),
+            'stamps': data.stamps,
+            'poses': data.poses,
+            'labels': data.labels,
+            'mask': data.mask,
+            'distances': self.distances,
+            'sensors': np.asarray(self.sensors, dtype=np.str_),
         }
         if data.images is not None:
             arrays['images'] = data.images
@@ -236,8 +261,14 @@ class _Transaction:
 class DatasetWriter(Dataset):
     """Appends frames, one transaction each; creates the file or reopens one labelled alike."""
 
-    def __init__(self, path: str | Path, config: LabelingConfig, image_format: str = 'jpeg',
-                 jpeg_quality: int = 90, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        config: LabelingConfig,
+        image_format: str = 'jpeg',
+        jpeg_quality: int = 90,
+        timeout: float = 10.0,
+    ) -> None:
         if image_format not in IMAGE_FORMATS:
             raise DatasetError(f'image_format must be one of {IMAGE_FORMATS}, got {image_format!r}')
         path = Path(path)
@@ -285,7 +316,17 @@ class DatasetWriter(Dataset):
             cursor = db.execute(
                 'INSERT INTO frames (stamp, segment, x, y, yaw, image_format, image, labels, ground_truth,'
                 ' segmentation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-                (frame.stamp, frame.segment, x, y, yaw, self.image_format, image,
-                 np.ascontiguousarray(frame.labels, np.int8).tobytes(), gt, seg),
+                (
+                    frame.stamp,
+                    frame.segment,
+                    x,
+                    y,
+                    yaw,
+                    self.image_format,
+                    image,
+                    np.ascontiguousarray(frame.labels, np.int8).tobytes(),
+                    gt,
+                    seg,
+                ),
             )
         return int(cursor.lastrowid or 0)

@@ -204,11 +204,11 @@ class _TimeBuffer:
 
     @property
     def t(self) -> np.ndarray:
-        return self._t[self._start:self._stop]
+        return self._t[self._start : self._stop]
 
     @property
     def rows(self) -> np.ndarray:
-        return self._rows[self._start:self._stop]
+        return self._rows[self._start : self._stop]
 
     def insert(self, stamp: float, row: tuple[float, ...]) -> None:
         if self._stop == self._t.size:
@@ -217,8 +217,8 @@ class _TimeBuffer:
             i = self._stop
         else:
             i = self._start + int(np.searchsorted(self.t, stamp, side='right'))
-            self._t[i + 1:self._stop + 1] = self._t[i:self._stop].copy()
-            self._rows[i + 1:self._stop + 1] = self._rows[i:self._stop].copy()
+            self._t[i + 1 : self._stop + 1] = self._t[i : self._stop].copy()
+            self._rows[i + 1 : self._stop + 1] = self._rows[i : self._stop].copy()
         self._t[i] = stamp
         self._rows[i] = row
         self._stop += 1
@@ -242,8 +242,8 @@ class _TimeBuffer:
         if live * 2 > self._t.size:  # mostly live: grow; else compact in place
             self._t = np.resize(self._t, self._t.size * 2)
             self._rows = np.resize(self._rows, (self._rows.shape[0] * 2, self._rows.shape[1]))
-        self._t[:live] = self._t[self._start:self._stop].copy()
-        self._rows[:live] = self._rows[self._start:self._stop].copy()
+        self._t[:live] = self._t[self._start : self._stop].copy()
+        self._rows[:live] = self._rows[self._start : self._stop].copy()
         self._start, self._stop = 0, live
 
 
@@ -369,14 +369,29 @@ class StreamingLabeler:
         if count:
             frame_t = np.asarray(self._frame_t[:count], dtype=np.float64)
             odom = self._odom.rows
-            track = OdometryTrack(self._odom.t, odom[:, 0], odom[:, 1], odom[:, 2],
-                                  self.config.max_odom_gap, self.config.max_odom_jump)
+            track = OdometryTrack(
+                self._odom.t,
+                odom[:, 0],
+                odom[:, 1],
+                odom[:, 2],
+                self.config.max_odom_gap,
+                self.config.max_odom_jump,
+            )
             readings = self._readings.rows
-            labels, poses = label_frames(frame_t, track, self._readings.t, readings[:, 0].astype(np.int64),
-                                         readings[:, 1].astype(np.int8), self.config)
+            labels, poses = label_frames(
+                frame_t,
+                track,
+                self._readings.t,
+                readings[:, 0].astype(np.int64),
+                readings[:, 1].astype(np.int8),
+                self.config,
+            )
             for i in range(count):
-                self._finished.append(LabeledFrame(float(frame_t[i]), self._payloads[i],
-                                                   _pose_tuple(poses[i]), labels[i], self._segment))
+                self._finished.append(
+                    LabeledFrame(
+                        float(frame_t[i]), self._payloads[i], _pose_tuple(poses[i]), labels[i], self._segment
+                    )
+                )
             del self._frame_t[:count]
             del self._payloads[:count]
             self._final = max(0, self._final - count)
@@ -420,12 +435,16 @@ class Recording:
             kinds.append(kind)
             stamps.append(stamp)
             values.append(tuple(value) + (np.nan,) * (3 - len(value)))
-        return cls(np.asarray(kinds, dtype=np.int64), np.asarray(stamps, dtype=np.float64),
-                   np.asarray(values, dtype=np.float64).reshape(-1, 3))
+        return cls(
+            np.asarray(kinds, dtype=np.int64),
+            np.asarray(stamps, dtype=np.float64),
+            np.asarray(values, dtype=np.float64).reshape(-1, 3),
+        )
 
 
-def segment_arrivals(stamps: np.ndarray, reorder_window: float, reset_threshold: float
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def segment_arrivals(
+    stamps: np.ndarray, reorder_window: float, reset_threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised ``TimeGuard`` over a whole arrival sequence: (segment id, accepted) per message."""
     n = stamps.size
     segment = np.zeros(n, dtype=np.int64)
@@ -445,8 +464,9 @@ def segment_arrivals(stamps: np.ndarray, reorder_window: float, reset_threshold:
     return segment, accepted
 
 
-def label_recording(recording: Recording, config: LabelingConfig,
-                    payloads: Sequence[Any] | None = None) -> tuple[list[LabeledFrame], LabelerStats]:
+def label_recording(
+    recording: Recording, config: LabelingConfig, payloads: Sequence[Any] | None = None
+) -> tuple[list[LabeledFrame], LabelerStats]:
     """Label a whole recording at once (same result as streaming the same messages)."""
     stats = LabelerStats()
     kind, stamp, values = recording.kind, recording.stamp, recording.values
@@ -478,23 +498,33 @@ def label_recording(recording: Recording, config: LabelingConfig,
         first = np.concatenate(([True], odom_t[1:] != odom_t[:-1]))
         stats.duplicate_odometry += int(np.count_nonzero(~first))
         odom_order = odom_order[first]
-        track = OdometryTrack(t[odom_order], v[odom_order, 0], v[odom_order, 1], v[odom_order, 2],
-                              config.max_odom_gap, config.max_odom_jump)
+        track = OdometryTrack(
+            t[odom_order],
+            v[odom_order, 0],
+            v[odom_order, 1],
+            v[odom_order, 2],
+            config.max_odom_gap,
+            config.max_odom_jump,
+        )
         stats.odometry_jumps += int(np.count_nonzero(track.jump_after))
         read_sel = np.flatnonzero((k >= 2) & (k < 2 + n_sensors))
         read_labels = labels_of[idx[read_sel]]
         stats.unknown_readings += int(np.count_nonzero(read_labels == UNKNOWN))
         read_sel = read_sel[read_labels != UNKNOWN]
         read_order = read_sel[np.argsort(t[read_sel], kind='stable')]
-        labels, poses = label_frames(t[frame_order], track, t[read_order], k[read_order] - 2,
-                                     labels_of[idx[read_order]], config)
+        labels, poses = label_frames(
+            t[frame_order], track, t[read_order], k[read_order] - 2, labels_of[idx[read_order]], config
+        )
         stats.frames += frame_order.size
         stats.odometry += odom_order.size
         stats.readings += read_order.size
         for i, f in enumerate(frame_order):
             payload_index = int(v[f, 0]) if not np.isnan(v[f, 0]) else None
-            payload = payloads[payload_index] if payloads is not None and payload_index is not None \
+            payload = (
+                payloads[payload_index]
+                if payloads is not None and payload_index is not None
                 else payload_index
+            )
             frames.append(LabeledFrame(float(t[f]), payload, _pose_tuple(poses[i]), labels[i], seg))
     stats.finalized = len(frames)
     return frames, stats
