@@ -9,15 +9,14 @@ export MUJOCO_GL ?= egl
 
 .PHONY: venv sysdeps test test-fast lint demo bench models clean
 
-$(VENV)/.installed-$(subst $(comma),-,$(EXTRAS)): setup.py
+$(VENV)/.installed: setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is needed for the ROS 2 Jazzy wheels)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
-comma := ,
-venv: $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+venv: $(VENV)/.installed
 
 # Debian packages the tests use when they can be had: `ign sdf` validates the Gazebo world.
 sysdeps:
