@@ -138,8 +138,7 @@ def sensor_from_dict(name: str, data: Mapping[str, Any], prefix: str) -> SensorC
     max_range = _positive(data['max_range'], f'{prefix}.max_range')
     if mode == 'range' and not 0 < threshold <= max_range:
         raise ConfigError(
-            f'{prefix}.threshold: a range threshold must be in (0, max_range={max_range}], '
-            f'got {threshold!r}'
+            f'{prefix}.threshold: a range threshold must be in (0, max_range={max_range}], got {threshold!r}'
         )
     return SensorConfig(
         name=name,

@@ -67,8 +67,9 @@ class OdometryTrack:
         n = self.t.size
         nan = np.full(times.shape, np.nan)
         if n == 0:
-            return PoseSamples(nan, nan.copy(), nan.copy(), np.zeros(times.shape, bool),
-                               np.zeros(times.shape, np.int64))
+            return PoseSamples(
+                nan, nan.copy(), nan.copy(), np.zeros(times.shape, bool), np.zeros(times.shape, np.int64)
+            )
         before = np.searchsorted(self.t, times, side='right') - 1  # last sample <= t
         clipped = np.clip(before, 0, n - 1)
         exact = (before >= 0) & (self.t[clipped] == times)

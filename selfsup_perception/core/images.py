@@ -27,8 +27,14 @@ class ImageError(ValueError):
     """An image message or blob that cannot be turned into an RGB image."""
 
 
-def raw_to_rgb(encoding: str, height: int, width: int, step: int, data: bytes | bytearray | memoryview,
-               is_bigendian: bool = False) -> np.ndarray:
+def raw_to_rgb(
+    encoding: str,
+    height: int,
+    width: int,
+    step: int,
+    data: bytes | bytearray | memoryview,
+    is_bigendian: bool = False,
+) -> np.ndarray:
     """Convert sensor_msgs/Image fields to an (H, W, 3) uint8 RGB array (copies the data)."""
     if encoding not in _ENCODINGS:
         raise ImageError(f'unsupported encoding {encoding!r} (supported: {", ".join(SUPPORTED_ENCODINGS)})')

@@ -50,8 +50,14 @@ def sensor_value(msg: Any, sensor: SensorConfig) -> float:
 def image_to_rgb(msg: Any) -> np.ndarray:
     """RGB (H, W, 3) uint8 from a sensor_msgs/Image or CompressedImage; raises ``ImageError``."""
     if hasattr(msg, 'encoding'):
-        return raw_to_rgb(msg.encoding, int(msg.height), int(msg.width), int(msg.step),
-                          _as_bytes(msg.data), bool(msg.is_bigendian))
+        return raw_to_rgb(
+            msg.encoding,
+            int(msg.height),
+            int(msg.width),
+            int(msg.step),
+            _as_bytes(msg.data),
+            bool(msg.is_bigendian),
+        )
     if hasattr(msg, 'format'):
         return decode_image(_as_bytes(msg.data))
     raise ImageError(f'not an image message: {type(msg).__name__}')

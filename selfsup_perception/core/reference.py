@@ -51,8 +51,12 @@ class _Odometry:
         return xi + a * (xn - xi), yi + a * (yn - yi), yawi + a * _wrap(yawn - yawi), self.piece[i]
 
 
-def reference_labels(frame_t: list[float], odom: list[tuple[float, float, float, float]],
-                     readings: list[tuple[float, int, int]], config: LabelingConfig) -> np.ndarray:
+def reference_labels(
+    frame_t: list[float],
+    odom: list[tuple[float, float, float, float]],
+    readings: list[tuple[float, int, int]],
+    config: LabelingConfig,
+) -> np.ndarray:
     """Labels (F, K, S) for frames, odometry (t, x, y, yaw) and time-sorted (t, sensor, label)."""
     out = np.full((len(frame_t), len(config.distances), len(config.sensors)), UNKNOWN, np.int8)
     track = _Odometry(odom, config)
@@ -71,8 +75,11 @@ def reference_labels(frame_t: list[float], odom: list[tuple[float, float, float,
                     dx, dy = pr[0] - pf[0], pr[1] - pf[1]
                     c, sn = math.cos(pf[2]), math.sin(pf[2])
                     qx, qy = c * dx + sn * dy, c * dy - sn * dx
-                    if (abs(qx - d) < config.tolerance_forward and abs(qy) < config.tolerance_lateral
-                            and abs(_wrap(pr[2] - pf[2])) < config.tolerance_heading):
+                    if (
+                        abs(qx - d) < config.tolerance_forward
+                        and abs(qy) < config.tolerance_lateral
+                        and abs(_wrap(pr[2] - pf[2])) < config.tolerance_heading
+                    ):
                         out[f, k, s] = label
                         break
     return out

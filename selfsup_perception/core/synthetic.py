@@ -31,8 +31,9 @@ class DriveSpec:
     reorder_window: float = 0.0
 
 
-def _ray_hits(origin: np.ndarray, angle: np.ndarray, centres: np.ndarray, radii: np.ndarray,
-              room: float) -> np.ndarray:
+def _ray_hits(
+    origin: np.ndarray, angle: np.ndarray, centres: np.ndarray, radii: np.ndarray, room: float
+) -> np.ndarray:
     """Distance along each ray (origin (N,2), angle (N,)) to the nearest circle or room wall."""
     direction = np.stack([np.cos(angle), np.sin(angle)], axis=1)
     rel = centres[None, :, :] - origin[:, None, :]

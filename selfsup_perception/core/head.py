@@ -1,0 +1,446 @@
+"""The on-device head: embeddings -> P(obstacle) per (distance, sensor), trained in numpy on the robot.
+
+A logistic layer, or one ReLU hidden layer, with a sigmoid per output; the loss is binary cross-entropy
+over the known labels only. Adam with decoupled weight decay, early stopping on validation frames
+taken as contiguous blocks of time (neighbouring frames are near-duplicates: a random split would
+leak). Deterministic for a seed. Saved as ``.npz`` (no pickles) with a model card beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from selfsup_perception.core.modelcard import (
+    ModelCard,
+    ModelLoadError,
+    atomic_write_bytes,
+    verify,
+    write_card,
+)
+
+
+class HeadLoadError(ModelLoadError):
+    """A saved head is missing, corrupt, or does not fit the embedder/labels it is used with."""
+
+
+@dataclass(frozen=True)
+class HeadOptions:
+    """Training hyper-parameters; the defaults suit ~10^3-10^4 frames of ~10^3-dimensional embeddings.
+
+    ``hidden`` 0 is a logistic layer. Validation: ``validation_fraction`` of the frames, in
+    ``validation_blocks`` contiguous blocks spread over the recording; training frames closer than
+    ``guard`` seconds to a validation block are left out (they nearly repeat its frames).
+    """
+
+    hidden: int = 0
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    max_epochs: int = 200
+    patience: int = 10
+    min_improvement: float = 1e-4
+    validation_fraction: float = 0.2
+    validation_blocks: int = 5
+    guard: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            'hidden': self.hidden >= 0,
+            'learning_rate': self.learning_rate > 0,
+            'weight_decay': self.weight_decay >= 0,
+            'batch_size': self.batch_size >= 1,
+            'max_epochs': self.max_epochs >= 1,
+            'patience': self.patience >= 1,
+            'min_improvement': self.min_improvement >= 0,
+            'validation_fraction': 0 <= self.validation_fraction < 1,
+            'validation_blocks': self.validation_blocks >= 1,
+            'guard': self.guard >= 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f'invalid head options: {", ".join(f"{n}={getattr(self, n)!r}" for n in bad)}')
+
+
+@dataclass
+class TrainingHistory:
+    """Per-epoch losses (masked BCE per known label) and how training ended."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+    n_train: int = 0
+    n_val: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-ready summary stored with the head."""
+        best_val = self.val_loss[self.best_epoch] if self.val_loss else math.nan
+        return {
+            'epochs': len(self.train_loss),
+            'best_epoch': self.best_epoch,
+            'stopped_early': self.stopped_early,
+            'train_loss': self.train_loss[self.best_epoch] if self.train_loss else None,
+            'val_loss': None if math.isnan(best_val) else best_val,
+            'n_train': self.n_train,
+            'n_val': self.n_val,
+            'seconds': round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Head:
+    """Standardisation (``mean``, ``scale``) then ``layers`` [(W, b), ...]; ReLU between layers."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+    distances: tuple[float, ...]
+    sensors: tuple[str, ...]
+    embedding_sha256: str = ''
+    training: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def embedding_size(self) -> int:
+        return int(self.mean.shape[0])
+
+    @property
+    def hidden(self) -> int:
+        return int(self.layers[0][0].shape[1]) if len(self.layers) == 2 else 0
+
+    def predict(self, embeddings: np.ndarray) -> np.ndarray:
+        """P(obstacle) as float32 (N, distances, sensors) for float embeddings (N, E)."""
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.embedding_size:
+            raise ValueError(f'expected embeddings (N, {self.embedding_size}), got {embeddings.shape}')
+        x = (embeddings - self.mean) / self.scale
+        logits = _forward(self.layers, x)[-1]
+        return _sigmoid(logits).reshape(len(x), len(self.distances), len(self.sensors))
+
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        made_by: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
+        """Write ``path`` (.npz) and its card (``.json`` beside it), each atomically, npz first."""
+        path = Path(path)
+        if path.suffix != '.npz':
+            raise ValueError(f'a head is saved as .npz, got {path}')
+        arrays = {'mean': self.mean, 'scale': self.scale}
+        for i, (w, b) in enumerate(self.layers):
+            arrays[f'w{i}'], arrays[f'b{i}'] = w, b
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        data = buffer.getvalue()
+        atomic_write_bytes(path, data)
+        card = ModelCard(
+            kind='head',
+            architecture=f'mlp-{self.hidden}' if self.hidden else 'logistic',
+            embedding_size=self.embedding_size,
+            distances=self.distances,
+            sensors=self.sensors,
+            sha256={'npz': hashlib.sha256(data).hexdigest()},
+            made_by=made_by or {'trainer': __name__},
+            metrics=metrics or {},
+            extra={
+                'hidden': self.hidden,
+                'embedding_sha256': self.embedding_sha256,
+                'training': self.training,
+            },
+        )
+        write_card(path, card)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, embedder: ModelCard | None = None) -> Head:
+        """Read a head saved by ``save``; with ``embedder`` (its model card) check the head was trained on it.
+
+        Every problem (missing/corrupt file, sha256 mismatch, wrong keys or shapes, other embedder) raises
+        ``HeadLoadError`` naming the file.
+        """
+        path = Path(path)
+        try:
+            card = verify(path)
+        except ModelLoadError as exc:
+            raise HeadLoadError(f'cannot load head {path}: {exc}') from exc
+        if (
+            card is None
+            or card.kind != 'head'
+            or card.distances is None
+            or card.sensors is None
+            or not card.embedding_size
+        ):
+            raise HeadLoadError(
+                f'{path}: its card is not a head card (kind, distances, sensors, embedding_size)'
+            )
+        hidden = card.extra.get('hidden')
+        if not isinstance(hidden, int) or hidden < 0:
+            raise HeadLoadError(f'{path}: card field hidden must be an integer >= 0, got {hidden!r}')
+        arrays = _read_npz(path)
+        e, k, s = card.embedding_size, len(card.distances), len(card.sensors)
+        sizes = [e, hidden, k * s] if hidden else [e, k * s]
+        expected = {'mean': (e,), 'scale': (e,)}
+        for i in range(len(sizes) - 1):
+            expected[f'w{i}'], expected[f'b{i}'] = (sizes[i], sizes[i + 1]), (sizes[i + 1],)
+        shapes = {name: a.shape for name, a in arrays.items()}
+        if shapes != expected:
+            raise HeadLoadError(f'{path}: arrays {shapes} do not match its card, which needs {expected}')
+        if (
+            not all(a.dtype.kind == 'f' and np.isfinite(a).all() for a in arrays.values())
+            or not (arrays['scale'] > 0).all()
+        ):
+            raise HeadLoadError(f'{path}: weights must be finite floats and scales > 0')
+        head = cls(
+            mean=arrays['mean'].astype(np.float32),
+            scale=arrays['scale'].astype(np.float32),
+            layers=tuple(
+                (arrays[f'w{i}'].astype(np.float32), arrays[f'b{i}'].astype(np.float32))
+                for i in range(len(sizes) - 1)
+            ),
+            distances=card.distances,
+            sensors=card.sensors,
+            embedding_sha256=str(card.extra.get('embedding_sha256', '')),
+            training=dict(card.extra.get('training', {})),
+        )
+        if embedder is not None:
+            _check_embedder(path, head, embedder)
+        return head
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise HeadLoadError(f'{path}: not a readable .npz head (corrupt or truncated): {exc}') from exc
+
+
+def _check_embedder(path: Path, head: Head, embedder: ModelCard) -> None:
+    if embedder.embedding_size is not None and embedder.embedding_size != head.embedding_size:
+        raise HeadLoadError(
+            f'{path}: head takes embeddings of size {head.embedding_size}, '
+            f'the embedder gives {embedder.embedding_size}'
+        )
+    if head.embedding_sha256 and head.embedding_sha256 not in embedder.sha256.values():
+        raise HeadLoadError(
+            f'{path}: head was trained on embeddings of model sha256 {head.embedding_sha256[:12]}..., '
+            f'not of this embedder ({", ".join(d[:12] for d in embedder.sha256.values())}...); retrain it'
+        )
+
+
+def time_blocked_split(
+    stamps: np.ndarray, fraction: float = 0.2, blocks: int = 5, guard: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation): validation is the last ``fraction`` of each of ``blocks`` equal
+    stretches of the recording (in time order); training frames within ``guard`` s of a validation
+    block are dropped. Never random: near-duplicate neighbours stay on one side.
+    """
+    stamps = np.asarray(stamps, dtype=np.float64)
+    order = np.argsort(stamps, kind='stable')
+    n = len(order)
+    is_val = np.zeros(n, bool)
+    if fraction > 0:
+        for segment in np.array_split(np.arange(n), min(blocks, n)):
+            count = round(fraction * len(segment))
+            is_val[segment[len(segment) - count :]] = True
+    val = order[is_val]
+    keep = ~is_val
+    sorted_stamps = stamps[order]
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], is_val.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        near = (sorted_stamps >= sorted_stamps[start] - guard) & (
+            sorted_stamps <= sorted_stamps[stop - 1] + guard
+        )
+        keep &= ~near
+    return order[keep], np.sort(val)
+
+
+def train_head(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    mask: np.ndarray,
+    stamps: np.ndarray,
+    options: HeadOptions | None = None,
+    *,
+    distances: Sequence[float],
+    sensors: Sequence[str],
+    embedding_sha256: str = '',
+) -> tuple[Head, TrainingHistory]:
+    """Train a head on embeddings (N, E), labels (N, K, S) in {0, 1} where ``mask`` (N, K, S) is True.
+
+    ``stamps`` (N,) order frames in time for the validation split. Returns the weights of the epoch
+    with the lowest validation loss (the last epoch when there is no validation data).
+    """
+    options = options or HeadOptions()
+    started = time.perf_counter()
+    x, y, m = _check_inputs(embeddings, labels, mask, stamps, distances, sensors)
+    train, val = time_blocked_split(
+        stamps, options.validation_fraction, options.validation_blocks, options.guard
+    )
+    train, val = train[m[train].any(1)], val[m[val].any(1)]
+    if not len(train):
+        raise ValueError('no training frame has a known label')
+    mean = x[train].mean(0)
+    scale = x[train].std(0)
+    scale[scale < 1e-6] = 1.0
+    x = (x - mean) / scale
+    rng = np.random.default_rng(options.seed)
+    layers = _initial_layers(rng, x.shape[1], options.hidden, y[train], m[train])
+    optimiser = _Adam(layers, options)
+    history = TrainingHistory(n_train=len(train), n_val=len(val))
+    best = layers
+    best_loss = math.inf
+    for epoch in range(options.max_epochs):
+        order = rng.permutation(train)
+        total = 0.0
+        for start in range(0, len(order), options.batch_size):
+            batch = order[start : start + options.batch_size]
+            loss, grads = _loss_and_grads(layers, x[batch], y[batch], m[batch])
+            total += loss * m[batch].sum()
+            layers = optimiser.step(layers, grads)
+        history.train_loss.append(float(total / m[train].sum()))
+        if not len(val):
+            best, history.best_epoch = layers, epoch
+            continue
+        val_loss = _masked_bce(_forward(layers, x[val])[-1], y[val], m[val])
+        history.val_loss.append(val_loss)
+        if val_loss < best_loss - options.min_improvement:
+            best, best_loss, history.best_epoch = layers, val_loss, epoch
+        elif epoch - history.best_epoch >= options.patience:
+            history.stopped_early = True
+            break
+    history.seconds = time.perf_counter() - started
+    head = Head(
+        mean=mean,
+        scale=scale,
+        layers=best,
+        distances=tuple(float(d) for d in distances),
+        sensors=tuple(str(s) for s in sensors),
+        embedding_sha256=embedding_sha256,
+        training={**history.summary(), 'options': asdict(options)},
+    )
+    return head, history
+
+
+def _check_inputs(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    mask: np.ndarray,
+    stamps: np.ndarray,
+    distances: Sequence[float],
+    sensors: Sequence[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate shapes; return embeddings (float32), labels and mask flattened to (N, K*S) float32.
+
+    Labels under a False mask are set to 0 here, so whatever they held cannot reach the loss.
+    """
+    x = np.asarray(embeddings, dtype=np.float32)
+    labels, mask = np.asarray(labels), np.asarray(mask, dtype=bool)
+    n = len(x)
+    if x.ndim != 2 or labels.shape != mask.shape or labels.ndim != 3 or len(labels) != n or len(stamps) != n:
+        raise ValueError(
+            f'expected embeddings (N, E), labels and mask (N, K, S), stamps (N,); got {x.shape}, '
+            f'{labels.shape}, {mask.shape}, {np.shape(stamps)}'
+        )
+    if labels.shape[1:] != (len(distances), len(sensors)):
+        raise ValueError(
+            f'labels are {labels.shape[1:]} but there are {len(distances)} distances, {len(sensors)} sensors'
+        )
+    if not np.isfinite(x).all():
+        raise ValueError('embeddings contain NaN or infinity')
+    y = np.where(mask, labels, 0)
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError('known labels must be 0 or 1')
+    return x, y.reshape(n, -1).astype(np.float32), mask.reshape(n, -1).astype(np.float32)
+
+
+def _initial_layers(
+    rng: np.random.Generator, inputs: int, hidden: int, y: np.ndarray, m: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """He-initialised hidden layer; output bias at the log-odds of each output's positive rate."""
+    rate = np.clip((y * m).sum(0) / np.maximum(m.sum(0), 1), 1e-3, 1 - 1e-3)
+    prior = np.log(rate / (1 - rate)).astype(np.float32)
+    outputs = y.shape[1]
+    if not hidden:
+        return ((np.zeros((inputs, outputs), np.float32), prior),)
+    w0 = (rng.standard_normal((inputs, hidden)) * math.sqrt(2 / inputs)).astype(np.float32)
+    w1 = (rng.standard_normal((hidden, outputs)) * math.sqrt(1 / hidden)).astype(np.float32)
+    return ((w0, np.zeros(hidden, np.float32)), (w1, prior))
+
+
+def _forward(layers: tuple[tuple[np.ndarray, np.ndarray], ...], x: np.ndarray) -> list[np.ndarray]:
+    """Activations of every layer: [input, hidden (after ReLU)..., output logits]."""
+    activations = [x]
+    for i, (w, b) in enumerate(layers):
+        z = activations[-1] @ w + b
+        activations.append(np.maximum(z, 0) if i < len(layers) - 1 else z)
+    return activations
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0, -z)).astype(np.float32)
+
+
+def _masked_bce(logits: np.ndarray, y: np.ndarray, m: np.ndarray) -> float:
+    """Mean binary cross-entropy over the known labels (stable in the logits)."""
+    return float(((np.logaddexp(0, logits) - y * logits) * m).sum() / max(m.sum(), 1.0))
+
+
+def _loss_and_grads(
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...], x: np.ndarray, y: np.ndarray, m: np.ndarray
+) -> tuple[float, list[tuple[np.ndarray, np.ndarray]]]:
+    """Masked BCE of one batch and its gradient for each (W, b); unknown labels contribute exactly 0."""
+    activations = _forward(layers, x)
+    logits = activations[-1]
+    delta = (_sigmoid(logits) - y) * m / np.float32(max(m.sum(), 1.0))
+    grads = []
+    for i in range(len(layers) - 1, -1, -1):
+        grads.append((activations[i].T @ delta, delta.sum(0)))
+        if i:
+            delta = (delta @ layers[i][0].T) * (activations[i] > 0)
+    return _masked_bce(logits, y, m), grads[::-1]
+
+
+class _Adam:
+    """Adam with decoupled weight decay (AdamW) on the weight matrices, not the biases."""
+
+    def __init__(self, layers: tuple[tuple[np.ndarray, np.ndarray], ...], options: HeadOptions) -> None:
+        self.options = options
+        self.t = 0
+        self.m = [tuple(np.zeros_like(p) for p in layer) for layer in layers]
+        self.v = [tuple(np.zeros_like(p) for p in layer) for layer in layers]
+
+    def step(
+        self, layers: tuple[tuple[np.ndarray, np.ndarray], ...], grads: list[tuple[np.ndarray, np.ndarray]]
+    ) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        """New parameters (fresh arrays, so a kept 'best' copy is never modified)."""
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        lr, decay = self.options.learning_rate, self.options.weight_decay
+        self.t += 1
+        correction = math.sqrt(1 - beta2**self.t) / (1 - beta1**self.t)
+        new_layers = []
+        for i, (layer, grad) in enumerate(zip(layers, grads, strict=True)):
+            m = tuple(beta1 * mi + (1 - beta1) * g for mi, g in zip(self.m[i], grad, strict=True))
+            v = tuple(beta2 * vi + (1 - beta2) * g * g for vi, g in zip(self.v[i], grad, strict=True))
+            self.m[i], self.v[i] = m, v
+            w, b = (
+                p - np.float32(lr * correction) * mi / (np.sqrt(vi) + eps)
+                for p, mi, vi in zip(layer, m, v, strict=True)
+            )
+            new_layers.append(
+                ((w - np.float32(lr * decay) * layer[0]).astype(np.float32), b.astype(np.float32))
+            )
+        return tuple(new_layers)

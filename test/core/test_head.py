@@ -1,0 +1,255 @@
+"""The numpy head: learning, masked loss, determinism, time-blocked split, save/load and refusals."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from selfsup_perception.core import head as head_module
+from selfsup_perception.core.head import Head, HeadLoadError, HeadOptions, time_blocked_split, train_head
+from selfsup_perception.core.metrics import roc_auc
+from selfsup_perception.core.modelcard import ModelCard, card_path, file_sha256
+
+DISTANCES = (0.0, 0.5, 1.0)
+SENSORS = ('left', 'right')
+OUTPUTS = {'distances': DISTANCES, 'sensors': SENSORS}
+FAST = HeadOptions(max_epochs=3)
+
+
+def problem(frames: int = 1200, size: int = 24, seed: int = 0, known: float = 0.6) -> tuple[np.ndarray, ...]:
+    """Linearly separable labels from embeddings, part of them unknown, frames 0.1 s apart."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((frames, size)) * rng.uniform(0.5, 20, size) + rng.uniform(-5, 5, size)).astype(
+        np.float32
+    )
+    w = rng.standard_normal((size, len(DISTANCES) * len(SENSORS)))
+    scores = ((x - x.mean(0)) / x.std(0)) @ w
+    labels = (scores > 0).reshape(frames, len(DISTANCES), len(SENSORS)).astype(np.uint8)
+    mask = rng.random(labels.shape) < known
+    return x, labels, mask, np.arange(frames) * 0.1
+
+
+@pytest.mark.parametrize('hidden', [0, 16])
+def test_learns_a_separable_problem(hidden: int) -> None:
+    x, y, m, t = problem(frames=1500)
+    train = slice(None, 1200)
+    head, history = train_head(x[train], y[train], m[train], t[train], HeadOptions(hidden=hidden), **OUTPUTS)
+    probs = head.predict(x[1200:])
+    assert probs.shape == (300, 3, 2)
+    assert probs.dtype == np.float32
+    assert ((probs >= 0) & (probs <= 1)).all()
+    known = m[1200:]
+    assert roc_auc(probs[known], y[1200:][known]) > 0.95
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert head.hidden == hidden
+
+
+def test_returns_the_weights_of_the_best_validation_epoch() -> None:
+    x, _, m, t = problem(frames=600)
+    noise = np.random.default_rng(1).integers(0, 2, m.shape, dtype=np.uint8)  # nothing to learn: overfits
+    head, history = train_head(
+        x, noise, m, t, HeadOptions(hidden=32, patience=3, learning_rate=0.01), **OUTPUTS
+    )
+    assert history.stopped_early
+    assert history.best_epoch == int(np.argmin(history.val_loss))
+    assert len(history.val_loss) == history.best_epoch + 4
+    _, val = time_blocked_split(t, 0.2, 5, 1.0)
+    val = val[m[val].reshape(len(val), -1).any(1)]
+    logits = head_module._forward(head.layers, (x[val] - head.mean) / head.scale)[-1]
+    y, mask = noise[val].reshape(len(val), -1), m[val].reshape(len(val), -1)
+    assert head_module._masked_bce(logits, y, mask) == pytest.approx(min(history.val_loss), rel=1e-5)
+    assert head.training['best_epoch'] == history.best_epoch
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), hidden=st.sampled_from([0, 5]))
+def test_unknown_labels_do_not_change_the_gradient(seed: int, hidden: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((7, 4)).astype(np.float32)
+    m = (rng.random((7, 6)) < 0.5).astype(np.float32)
+    y = (rng.random((7, 6)) < 0.5).astype(np.float32)
+    flipped = np.where(m > 0, y, 1 - y)
+    layers = head_module._initial_layers(rng, 4, hidden, y, m)
+    if hidden:
+        layers = (layers[0], (rng.standard_normal(layers[1][0].shape).astype(np.float32), layers[1][1]))
+    loss, grads = head_module._loss_and_grads(layers, x, y, m)
+    loss2, grads2 = head_module._loss_and_grads(layers, x, flipped, m)
+    assert loss == loss2
+    for (gw, gb), (gw2, gb2) in zip(grads, grads2, strict=True):
+        np.testing.assert_array_equal(gw, gw2)
+        np.testing.assert_array_equal(gb, gb2)
+
+
+def test_labels_under_the_mask_are_ignored_whatever_they_hold() -> None:
+    x, y, m, t = problem(frames=300)
+    garbage = np.where(m, y, np.uint8(255))
+    a, _ = train_head(x, y, m, t, FAST, **OUTPUTS)
+    b, _ = train_head(x, garbage, m, t, FAST, **OUTPUTS)
+    for (wa, ba), (wb, bb) in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(wa, wb)
+        np.testing.assert_array_equal(ba, bb)
+
+
+def test_gradients_match_finite_differences() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((9, 4)).astype(np.float32)
+    y = (rng.random((9, 3)) < 0.5).astype(np.float32)
+    m = (rng.random((9, 3)) < 0.7).astype(np.float32)
+    w0, b0 = rng.standard_normal((4, 5)).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+    w1, b1 = rng.standard_normal((5, 3)).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    layers = ((w0, b0), (w1, b1))
+    _, grads = head_module._loss_and_grads(layers, x, y, m)
+
+    def loss(changed: list[list[np.ndarray]]) -> float:
+        return head_module._masked_bce(head_module._forward(changed, x.astype(np.float64))[-1], y, m)
+
+    eps = 1e-4
+    for layer, index in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        for flat in range(layers[layer][index].size):
+            changed = [[p.astype(np.float64) for p in pair] for pair in layers]
+            changed[layer][index].flat[flat] += eps
+            up = loss(changed)
+            changed[layer][index].flat[flat] -= 2 * eps
+            numeric = (up - loss(changed)) / (2 * eps)
+            assert grads[layer][index].flat[flat] == pytest.approx(numeric, abs=1e-4)
+
+
+def test_training_is_deterministic_for_a_seed() -> None:
+    x, y, m, t = problem(frames=300)
+    options = replace(FAST, hidden=8)
+    a, history_a = train_head(x, y, m, t, options, **OUTPUTS)
+    b, history_b = train_head(x, y, m, t, options, **OUTPUTS)
+    c, _ = train_head(x, y, m, t, replace(options, seed=1), **OUTPUTS)
+    assert history_a.train_loss == history_b.train_loss
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))
+    assert not np.array_equal(a.predict(x), c.predict(x))
+
+
+def test_time_blocked_split_takes_contiguous_blocks_in_time_order() -> None:
+    stamps = np.arange(100) * 0.1
+    shuffled = np.random.default_rng(0).permutation(100)
+    train, val = time_blocked_split(stamps[shuffled], fraction=0.2, blocks=5, guard=0.0)
+    times = np.sort(stamps[shuffled][val])
+    assert len(val) == 20
+    assert np.count_nonzero(np.diff(times) > 0.15) == 4  # five runs of consecutive frames
+    assert sorted(np.concatenate([train, val]).tolist()) == list(range(100))
+    guarded, val2 = time_blocked_split(stamps, fraction=0.2, blocks=5, guard=0.25)
+    assert val2.tolist() == sorted(val2.tolist())
+    assert np.abs(stamps[guarded][:, None] - stamps[val2][None]).min() > 0.25
+    assert len(guarded) == 80 - 4 * 4 - 2  # two frames each side of a block, one side for the last
+    all_train, none = time_blocked_split(stamps, fraction=0.0)
+    assert len(all_train) == 100
+    assert len(none) == 0
+
+
+def test_without_validation_it_trains_every_epoch() -> None:
+    x, y, m, t = problem(frames=200)
+    head, history = train_head(x, y, m, t, replace(FAST, validation_fraction=0.0), **OUTPUTS)
+    assert history.n_val == 0
+    assert history.best_epoch == 2
+    assert history.val_loss == []
+    assert head.training['val_loss'] is None
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    x, y, m, t = problem(frames=300)
+    head, _ = train_head(x, y, m, t, replace(FAST, hidden=8), embedding_sha256='ab' * 32, **OUTPUTS)
+    path = tmp_path / 'head.npz'
+    head.save(path, metrics={'mean_auc': 0.9})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['head.json', 'head.npz']  # no temp files left
+    embedder = ModelCard(kind='embedding', architecture='e', embedding_size=24, sha256={'tflite': 'ab' * 32})
+    loaded = Head.load(path, embedder=embedder)
+    np.testing.assert_array_equal(loaded.predict(x), head.predict(x))
+    assert loaded.distances == DISTANCES
+    assert loaded.sensors == SENSORS
+    assert loaded.hidden == 8
+    assert loaded.embedding_sha256 == 'ab' * 32
+    assert loaded.training == json.loads(json.dumps(head.training))
+    card = json.loads(card_path(path).read_text())
+    assert card['kind'] == 'head'
+    assert card['metrics'] == {'mean_auc': 0.9}
+
+
+def rewrite_npz(path: Path, original: bytes, **arrays: np.ndarray) -> None:
+    """Replace arrays of the ``original`` npz and re-sign it in the card: the content check must refuse it."""
+    with np.load(io.BytesIO(original)) as npz:
+        content = {**{k: npz[k] for k in npz.files}, **arrays}
+    with open(path, 'wb') as stream:
+        np.savez(stream, **content)
+    resign(path)
+
+
+def resign(path: Path) -> None:
+    card = json.loads(card_path(path).read_text())
+    card['sha256']['npz'] = file_sha256(path)
+    card_path(path).write_text(json.dumps(card))
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    x, y, m, t = problem(frames=200)
+    head, _ = train_head(x, y, m, t, FAST, embedding_sha256='cd' * 32, **OUTPUTS)
+    head.save(tmp_path / 'head.npz')
+    return tmp_path / 'head.npz'
+
+
+def test_corrupt_heads_are_refused(saved: Path) -> None:
+    data = saved.read_bytes()
+    saved.write_bytes(data[: len(data) // 2])
+    with pytest.raises(HeadLoadError, match='corrupt, truncated or was replaced'):
+        Head.load(saved)
+    resign(saved)
+    with pytest.raises(HeadLoadError, match='not a readable .npz'):
+        Head.load(saved)
+    rewrite_npz(saved, data, w0=np.zeros((3, 3), np.float32))
+    with pytest.raises(HeadLoadError, match='do not match its card'):
+        Head.load(saved)
+    rewrite_npz(saved, data, w0=np.zeros((24, 6), object))
+    with pytest.raises(HeadLoadError, match='not a readable .npz'):  # object arrays need pickle: refused
+        Head.load(saved)
+    rewrite_npz(saved, data, w0=np.full((24, 6), np.nan, np.float32))
+    with pytest.raises(HeadLoadError, match='finite'):
+        Head.load(saved)
+
+
+def test_mismatched_heads_are_refused(saved: Path) -> None:
+    other = ModelCard(kind='embedding', architecture='e', embedding_size=24, sha256={'tflite': 'ef' * 32})
+    with pytest.raises(HeadLoadError, match='retrain it'):
+        Head.load(saved, embedder=other)
+    with pytest.raises(HeadLoadError, match='size 24, the embedder gives 1280'):
+        Head.load(saved, embedder=replace(other, embedding_size=1280))
+    card = json.loads(card_path(saved).read_text())
+    card_path(saved).write_text(json.dumps({**card, 'kind': 'embedding'}))
+    with pytest.raises(HeadLoadError, match='not a head card'):
+        Head.load(saved)
+    card_path(saved).write_text(json.dumps({**card, 'hidden': 'x'}))
+    with pytest.raises(HeadLoadError, match='hidden'):
+        Head.load(saved)
+    card_path(saved).unlink()
+    with pytest.raises(HeadLoadError, match='no model card'):
+        Head.load(saved)
+
+
+def test_bad_training_input_is_refused() -> None:
+    x, y, m, t = problem(frames=100)
+    with pytest.raises(ValueError, match='expected embeddings'):
+        train_head(x[:50], y, m, t, FAST, **OUTPUTS)
+    with pytest.raises(ValueError, match='3 distances, 1 sensors'):
+        train_head(x, y, m, t, FAST, distances=DISTANCES, sensors=('left',))
+    with pytest.raises(ValueError, match='0 or 1'):
+        train_head(x, np.where(m, 2, y).astype(np.uint8), m, t, FAST, **OUTPUTS)
+    with pytest.raises(ValueError, match='no training frame'):
+        train_head(x, y, np.zeros_like(m), t, FAST, **OUTPUTS)
+    with pytest.raises(ValueError, match='NaN'):
+        train_head(np.full_like(x, np.nan), y, m, t, FAST, **OUTPUTS)
+    with pytest.raises(ValueError, match='learning_rate=0'):
+        HeadOptions(learning_rate=0)
+    with pytest.raises(ValueError, match=r'expected embeddings \(N, 24\)'):
+        train_head(x, y, m, t, FAST, **OUTPUTS)[0].predict(x[:, :3])
