@@ -8,6 +8,8 @@ PACKAGE = 'selfsup_perception'
 
 NODES = {
     'labeler': 'selfsup_perception.nodes.labeler:main',
+    'trainer': 'selfsup_perception.nodes.trainer:main',
+    'obstacle_detector': 'selfsup_perception.nodes.obstacle_detector:main',
 }
 
 setup(

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 VERBS: dict[str, tuple[str, str]] = {
     'bag2dataset': ('selfsup_perception.bag2dataset', 'label a rosbag2 recording into a dataset'),
     'dataset': ('selfsup_perception.dataset_cli', 'inspect or export a dataset'),
+    'train': ('selfsup_perception.train_cli', 'train the obstacle head on a dataset'),
+    'evaluate': ('selfsup_perception.evaluate_cli', 'score heads against labels and ground truth; write a report'),
+    'report': ('selfsup_perception.core.report', 'compare metrics.json files of earlier evaluations'),
 }
 
 

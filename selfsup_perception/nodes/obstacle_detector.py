@@ -1,0 +1,227 @@
+"""The ``obstacle_detector`` node: camera image -> P(obstacle) per (distance, sensor), a LaserScan, an overlay.
+
+Callbacks only store: the newest frame waits in a one-slot mailbox and a worker thread runs the
+embedding model and the head, so under overload the node skips stale frames (counted) and never
+lags behind the camera. The head is swapped when the trainer announces one on the model topic or
+``head_path`` is set; a head that does not load or fit is refused and the old one kept.
+
+Outputs: ``~/probabilities`` (Float32MultiArray, dims ``distance`` x ``sensor``: the values are this
+node's ``labeling.distances`` and ``sensors.names`` parameters), ``~/scan`` (one beam per sensor
+direction; range = the nearest distance ahead at which the head sees an obstacle for that sensor,
+i.e. how far the robot can drive before that sensor would fire: a conservative obstacle position for
+a costmap) and ``~/overlay`` (rgb8, drawn only while someone subscribes).
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CompressedImage, Image, LaserScan
+from std_msgs.msg import Float32MultiArray, Header, MultiArrayDimension, MultiArrayLayout, String
+
+from selfsup_perception.core.head import Head, HeadLoadError
+from selfsup_perception.core.images import ImageError, rgb_to_raw
+from selfsup_perception.core.messages import image_to_rgb
+from selfsup_perception.core.obstacles import draw_overlay, nearest_obstacles, scan_layout
+from selfsup_perception.learning import load_head
+from selfsup_perception.nodes.common import SENSOR_QOS, Diagnostics, ParameterError, declare, run_node
+from selfsup_perception.nodes.labeler import declare_labeling_parameters
+from selfsup_perception.nodes.trainer import MODEL_QOS, declare_embedder
+
+OUTPUT_DEPTH = 5
+RANGE_MARGIN = 0.01  # m past the furthest distance: a beam at that distance stays below range_max
+TIMING_WINDOW = 100  # frames the diagnostics' median times are taken over
+COUNTERS = ('frames_in', 'frames_out', 'frames_dropped', 'bad_images', 'frames_without_head', 'overlays',
+            'head_loads', 'heads_refused', 'processing_errors', 'problems')
+
+
+class LatestFrame:
+    """A one-slot mailbox: ``put`` replaces a waiting item (and says so); ``take`` waits for one."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._item: Any = None
+        self._closed = False
+
+    def put(self, item: Any) -> bool:
+        """Store ``item``; True when it replaced one nobody had taken (a dropped frame)."""
+        with self._condition:
+            dropped = self._item is not None
+            self._item = item
+            self._condition.notify()
+            return dropped
+
+    def take(self) -> Any:
+        """The newest item, waiting for one; None once closed."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._item is not None or self._closed)
+            item, self._item = self._item, None
+            return None if self._closed else item
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+
+class ObstacleDetectorNode(Node):
+    """Embedding model + head on the newest camera frame; probabilities, scan and overlay out."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('obstacle_detector', **kwargs)
+        self.config = declare_labeling_parameters(self)
+        camera_topic = declare(self, 'camera_topic', '/camera/image_raw', 'raw camera topic')
+        transport = declare(self, 'camera_transport', 'raw', 'raw (sensor_msgs/Image) or compressed '
+                            '(CompressedImage on <camera_topic>/compressed)')
+        head_path = declare(self, 'head_path', '', 'head (.npz) to use; set it at run time to swap heads '
+                            '(empty: wait for the trainer to announce one)', read_only=False)
+        self.threshold = declare(self, 'threshold', 0.5, 'probability from which a cell is an obstacle, (0, 1]')
+        self.frame_id = declare(self, 'frame_id', 'base_link', 'frame of ~/scan: the robot base')
+        model_topic = declare(self, 'model_topic', '/trainer/model', 'std_msgs/String topic announcing heads')
+        if transport not in ('raw', 'compressed'):
+            raise ParameterError(f'camera_transport: must be raw or compressed, got {transport!r}')
+        if not 0 < self.threshold <= 1:
+            raise ParameterError(f'threshold: must be in (0, 1], got {self.threshold}')
+        if not self.frame_id or not model_topic:
+            raise ParameterError('frame_id and model_topic: must not be empty')
+        self.distances = np.asarray(self.config.distances, np.float32)
+        self.yaws = [s.yaw for s in self.config.sensors]
+        try:
+            self.layout = scan_layout(self.yaws)
+        except ValueError as exc:
+            raise ParameterError(f'sensors.*.yaw: {exc}') from exc
+        self.embedder = declare_embedder(self)
+        self.head: Head | None = None
+        if head_path:
+            try:
+                self.head = self._load(head_path)
+            except HeadLoadError as exc:
+                raise ParameterError(f'head_path: {exc}') from exc
+        self.diagnostics = Diagnostics(self, 'obstacle_detector')
+        self.diagnostics.set_counters(dict.fromkeys(COUNTERS, 0))
+        self.diagnostics.values.update(head=head_path or '(none yet)', backend=self.embedder.backend.name,
+                                       embedding_model=self.embedder.description, inference_ms='',
+                                       processing_ms='')
+        self.last_inference_s = 0.0  # the embedding model's own time on the last frame
+        self._inference_ms: deque[float] = deque(maxlen=TIMING_WINDOW)
+        self._processing_ms: deque[float] = deque(maxlen=TIMING_WINDOW)
+        self._probabilities = self.create_publisher(Float32MultiArray, '~/probabilities', OUTPUT_DEPTH)
+        self._scan = self.create_publisher(LaserScan, '~/scan', OUTPUT_DEPTH)
+        self._overlay = self.create_publisher(Image, '~/overlay', OUTPUT_DEPTH)
+        k, s = self.distances.size, len(self.yaws)
+        self._layout = MultiArrayLayout(dim=[
+            MultiArrayDimension(label='distance', size=k, stride=k * s),
+            MultiArrayDimension(label='sensor', size=s, stride=s)], data_offset=0)
+        self._mailbox = LatestFrame()
+        self._worker = threading.Thread(target=self._work, name='obstacle_detector', daemon=True)
+        self._worker.start()
+        self.add_on_set_parameters_callback(self._on_parameters)
+        self.create_subscription(String, model_topic, self._on_model, MODEL_QOS)
+        if transport == 'compressed':
+            self.create_subscription(CompressedImage, f'{camera_topic}/compressed', self._on_image, SENSOR_QOS)
+        else:
+            self.create_subscription(Image, camera_topic, self._on_image, SENSOR_QOS)
+        self.get_logger().info(f'detecting obstacles in {camera_topic} ({transport}) with '
+                               f'{self.embedder.description}, head {head_path or "(waiting for one)"}')
+
+    # -- head swaps (executor thread; the worker picks the new head up at its next frame) ------------
+    def _load(self, path: str) -> Head:
+        return load_head(Path(path).expanduser(), self.embedder, self.config.distances, self.config.sensor_names)
+
+    def _on_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        for parameter in parameters:
+            if parameter.name != 'head_path':
+                continue
+            try:
+                if not parameter.value:
+                    raise HeadLoadError('head_path: empty; give the path of a head (.npz)')
+                head = self._load(parameter.value)
+            except HeadLoadError as exc:
+                self.diagnostics.count('heads_refused')
+                self.get_logger().error(f'head refused, keeping {self.diagnostics.values["head"]}: {exc}')
+                return SetParametersResult(successful=False, reason=str(exc))
+            self.head = head
+            self.diagnostics.count('head_loads')
+            self.diagnostics.values['head'] = parameter.value
+            self.get_logger().info(f'head loaded: {parameter.value}')
+        return SetParametersResult(successful=True)
+
+    def _on_model(self, msg: String) -> None:
+        """A head announced by the trainer: load it through ``head_path`` (refusals are logged there)."""
+        self.set_parameters([Parameter('head_path', Parameter.Type.STRING, msg.data)])
+
+    # -- frames -------------------------------------------------------------------------------------
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        self.diagnostics.count('frames_in')
+        if self._mailbox.put(msg):
+            self.diagnostics.count('frames_dropped')
+
+    def _work(self) -> None:
+        while (msg := self._mailbox.take()) is not None:
+            try:
+                self.process(msg)
+            except Exception as exc:  # a failing frame must not end the worker; say what happened
+                self.diagnostics.problem('processing_errors', f'frame processing failed: {exc!r}')
+
+    def process(self, msg: Image | CompressedImage) -> bool:
+        """One frame, message in to messages out; False when it was rejected (bad image, no head)."""
+        started = time.perf_counter()
+        head = self.head
+        try:
+            rgb = image_to_rgb(msg)
+        except ImageError as exc:
+            self.diagnostics.problem('bad_images', f'camera image rejected: {exc}')
+            return False
+        if head is None:
+            self.diagnostics.problem('frames_without_head', 'no head yet: set head_path or run the trainer')
+            return False
+        batch = self.embedder.prepare([rgb])
+        inference_started = time.perf_counter()
+        embedding = self.embedder.run(batch)
+        self.last_inference_s = time.perf_counter() - inference_started
+        probs = head.predict(embedding)[0]
+        self._probabilities.publish(Float32MultiArray(layout=self._layout, data=probs.ravel().tolist()))
+        self._scan.publish(self._scan_message(msg.header, nearest_obstacles(probs, self.distances, self.threshold)))
+        if self._overlay.get_subscription_count():
+            height, width, step, data = rgb_to_raw(draw_overlay(rgb, probs, self.yaws, self.threshold))
+            self._overlay.publish(Image(header=msg.header, height=height, width=width, encoding='rgb8',
+                                        is_bigendian=0, step=step, data=data))
+            self.diagnostics.count('overlays')
+        self.diagnostics.count('frames_out')
+        self._inference_ms.append(self.last_inference_s * 1e3)
+        self._processing_ms.append((time.perf_counter() - started) * 1e3)
+        self.diagnostics.values['inference_ms'] = f'{statistics.median(self._inference_ms):.2f}'
+        self.diagnostics.values['processing_ms'] = f'{statistics.median(self._processing_ms):.2f}'
+        return True
+
+    def _scan_message(self, header: Header, nearest: np.ndarray) -> LaserScan:
+        layout = self.layout
+        return LaserScan(header=Header(stamp=header.stamp, frame_id=self.frame_id),
+                         angle_min=layout.angle_min, angle_max=layout.angle_max,
+                         angle_increment=layout.angle_increment, range_min=0.0,
+                         range_max=float(self.distances[-1]) + RANGE_MARGIN,
+                         ranges=layout.ranges(nearest).tolist())
+
+    def destroy_node(self) -> None:
+        """Stop the worker (after the frame it is on) and go."""
+        if hasattr(self, '_worker'):
+            self._mailbox.close()
+            self._worker.join()
+        super().destroy_node()
+
+
+def main() -> int:
+    return run_node(ObstacleDetectorNode)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

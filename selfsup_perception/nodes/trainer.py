@@ -1,0 +1,240 @@
+"""The ``trainer`` node: learns the head on the robot from the dataset the labeler writes.
+
+It polls the dataset, embeds new frames (cached in the dataset), retrains when enough new labelled
+frames have arrived or ``~/train`` is called, and publishes the new head only when it beats the head
+in use on validation frames neither has trained on; the path is announced on ``~/model``
+(transient local, so a detector started later still gets it). All the work runs in a worker thread,
+niced: the executor only answers the service and publishes diagnostics.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from selfsup_perception.core.dataset import Dataset
+from selfsup_perception.core.head import Head, HeadLoadError, HeadOptions
+from selfsup_perception.core.modelcard import ModelLoadError
+from selfsup_perception.inference import BACKEND_NAMES, BackendUnavailable
+from selfsup_perception.learning import (
+    Embedder,
+    fit_head,
+    head_fits,
+    load_frames,
+    mean_auc,
+    update_embeddings,
+    validation_index,
+)
+from selfsup_perception.nodes.common import Diagnostics, ParameterError, declare, run_node
+
+# Head announcements: the latest path stays available to subscribers that join later.
+MODEL_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+COUNTERS = ('frames_seen', 'labelled_frames_seen', 'embeddings_computed', 'trainings', 'heads_published',
+            'heads_kept', 'training_failures', 'problems')
+
+
+def declare_embedder(node: Node) -> Embedder:
+    """Declare ``embedding_model``, ``backend``, ``threads``, ``device`` and load the model (ParameterError)."""
+    model = declare(node, 'embedding_model', '', 'embedding model file (.tflite, .onnx or _edgetpu.tflite); '
+                    'its other formats beside it are used by the backends that need them')
+    backend = declare(node, 'backend', 'auto', f'inference backend, one of {", ".join(BACKEND_NAMES)}')
+    threads = declare(node, 'threads', 1, 'CPU threads for inference (>= 1)')
+    device = declare(node, 'device', '', 'Edge TPU device: usb, usb:N, pci:N (empty: the first found)')
+    if not model:
+        raise ParameterError('embedding_model: required (the path of the embedding model)')
+    if backend not in BACKEND_NAMES:
+        raise ParameterError(f'backend: must be one of {BACKEND_NAMES}, got {backend!r}')
+    if threads < 1:
+        raise ParameterError(f'threads: must be >= 1, got {threads}')
+    try:
+        embedder = Embedder.open(Path(model).expanduser(), backend, threads=threads, device=device or None,
+                                 logger=node.get_logger())
+    except (ModelLoadError, BackendUnavailable, ValueError) as exc:
+        raise ParameterError(f'embedding_model/backend/device: {exc}') from exc
+    node.get_logger().info(f'embedding model {embedder.description}')
+    return embedder
+
+
+class TrainerNode(Node):
+    """Watches the dataset, keeps embeddings cached, retrains the head and announces better heads."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('trainer', **kwargs)
+        dataset_path = declare(self, 'dataset_path', 'selfsup_dataset.db', 'dataset file the labeler writes')
+        head_path = declare(self, 'head_path', 'head.npz', 'where a better head is written (.npz, card .json '
+                            'beside it); a head already there is the head in use at start')
+        self.poll_period = declare(self, 'poll_period', 5.0, 'seconds between looks at the dataset (> 0)')
+        self.retrain_after = declare(self, 'retrain_after', 500, 'retrain once this many new labelled frames '
+                                     'have arrived (0: only when ~/train is called)')
+        self.min_auc_gain = declare(self, 'min_auc_gain', 0.0, 'a new head is published only if its validation '
+                                    'AUC beats the head in use by more than this (>= 0)')
+        hidden = declare(self, 'hidden', 0, 'hidden units of the head (0: logistic layer)')
+        max_epochs = declare(self, 'max_epochs', HeadOptions.max_epochs, 'training epochs at most (>= 1)')
+        seed = declare(self, 'seed', 0, 'random seed of the head training')
+        self.nice = declare(self, 'nice', 10, 'niceness added to the training thread (Linux, >= 0)')
+        if self.poll_period <= 0:
+            raise ParameterError(f'poll_period: must be > 0, got {self.poll_period}')
+        if self.retrain_after < 0:
+            raise ParameterError(f'retrain_after: must be >= 0, got {self.retrain_after}')
+        if self.min_auc_gain < 0:
+            raise ParameterError(f'min_auc_gain: must be >= 0, got {self.min_auc_gain}')
+        if self.nice < 0:
+            raise ParameterError(f'nice: must be >= 0, got {self.nice}')
+        if not head_path.endswith('.npz'):
+            raise ParameterError(f'head_path: must end in .npz, got {head_path!r}')
+        try:
+            self.options = HeadOptions(hidden=hidden, max_epochs=max_epochs, seed=seed)
+        except ValueError as exc:
+            raise ParameterError(f'hidden/max_epochs: {exc}') from exc
+        self.dataset_path = Path(dataset_path).expanduser().resolve()
+        self.head_path = Path(head_path).expanduser().resolve()
+        self.head_path.parent.mkdir(parents=True, exist_ok=True)
+        self.embedder = declare_embedder(self)
+        self.diagnostics = Diagnostics(self, 'trainer')
+        self.diagnostics.set_counters(dict.fromkeys(COUNTERS, 0))
+        self.diagnostics.values.update(dataset=str(self.dataset_path), head=str(self.head_path),
+                                       embedding_model=self.embedder.description, validation_auc='',
+                                       last_training_s='')
+        self._model_publisher = self.create_publisher(String, '~/model', MODEL_QOS)
+        self.create_service(Trigger, '~/train', self._on_train)
+        self.head = self._head_in_use()
+        self._seen_id = 0
+        self._new_labelled = 0
+        self._train_requested = threading.Event()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name='trainer', daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f'watching {self.dataset_path}; retraining after {self.retrain_after or "(never: ~/train only)"} '
+            f'new labelled frames; heads go to {self.head_path}')
+
+    def _head_in_use(self) -> Head | None:
+        """The head already at ``head_path`` when it fits the embedder (announced again), else None."""
+        if not self.head_path.exists():
+            return None
+        try:
+            head = Head.load(self.head_path, embedder=self.embedder.card)
+        except HeadLoadError as exc:
+            self.get_logger().warning(f'no usable head in use ({exc}); the next trained head replaces it')
+            return None
+        self._announce()
+        return head
+
+    def _trained_through(self) -> int:
+        """The last frame of this dataset the head in use trained on (0: none)."""
+        data = {} if self.head is None else self.head.training.get('data', {})
+        return int(data.get('last_id', 0)) if data.get('dataset') == str(self.dataset_path) else 0
+
+    def _announce(self) -> None:
+        self._model_publisher.publish(String(data=str(self.head_path)))
+
+    def _on_train(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """Queue a training run; the answer comes at once, the result on ~/model and /diagnostics."""
+        self._train_requested.set()
+        self._wake.set()
+        response.success = True
+        response.message = 'training queued: a better head is announced on ~/model'
+        return response
+
+    def _work(self) -> None:
+        if self.nice:
+            os.nice(self.nice)  # Linux: this thread only
+        dataset: Dataset | None = None
+        try:
+            while not self._stop.is_set():
+                self._wake.wait(self.poll_period)
+                self._wake.clear()
+                if self._stop.is_set():
+                    break
+                try:
+                    if dataset is None and self.dataset_path.exists():
+                        dataset = Dataset(self.dataset_path)
+                    if dataset is None:
+                        self.diagnostics.problem('no_dataset', f'waiting for the dataset {self.dataset_path}')
+                    else:
+                        self._step(dataset)
+                except Exception as exc:  # keep the thread alive, whatever went wrong, and say it
+                    self.diagnostics.problem('errors', f'trainer step failed: {exc!r}')
+        finally:
+            if dataset is not None:
+                dataset.close()
+
+    def _step(self, dataset: Dataset) -> None:
+        """Embed new frames; train when asked to or when enough new labelled frames arrived."""
+        update = update_embeddings(dataset, self.embedder, after_id=self._seen_id)
+        if update.last_id is not None:
+            self._seen_id = update.last_id
+            self._new_labelled += int(update.labelled[update.ids > self._trained_through()].sum())
+        self.diagnostics.count('frames_seen', update.ids.size)
+        self.diagnostics.count('labelled_frames_seen', int(update.labelled.sum()))
+        self.diagnostics.count('embeddings_computed', update.computed)
+        self.diagnostics.values['new_labelled_frames'] = str(self._new_labelled)
+        due = self.retrain_after and self._new_labelled >= self.retrain_after
+        if self._train_requested.is_set() or due:
+            self._train_requested.clear()
+            self._new_labelled = 0
+            self._train(dataset)
+
+    def _train(self, dataset: Dataset) -> None:
+        started = time.monotonic()
+        self.diagnostics.count('trainings')
+        frames = load_frames(dataset, self.embedder)
+        try:
+            head, history = fit_head(frames, self.options)
+        except ValueError as exc:
+            self.diagnostics.problem('training_failures', f'cannot train on {frames.ids.size} frames: {exc}')
+            return
+        old = self.head if self.head is not None and head_fits(self.head, frames.distances, frames.sensors) \
+            else None
+        index = validation_index(frames, self.options, [old] if old is not None else [])
+        new_auc = mean_auc(head, frames, index)
+        old_auc = None if old is None else mean_auc(old, frames, index)
+        seconds = time.monotonic() - started
+        self.diagnostics.values['last_training_s'] = f'{seconds:.1f}'
+        summary = (f'{frames.labelled} labelled of {frames.ids.size} frames, {len(history.train_loss)} epochs, '
+                   f'validation AUC {_fmt(new_auc)} vs head in use {_fmt(old_auc)} on {index.size} frames '
+                   f'neither trained on, {seconds:.1f} s')
+        better = old is None or (new_auc is not None and (old_auc is None or new_auc > old_auc + self.min_auc_gain))
+        if not better:
+            self.diagnostics.count('heads_kept')
+            self.get_logger().info(f'new head not better, keeping the head in use: {summary}')
+            return
+        metrics = {'validation_mean_auc': new_auc, 'validation_frames': int(index.size),
+                   'replaced_head_auc': old_auc}
+        head.save(self.head_path, made_by={'trainer': 'selfsup_perception trainer node',
+                                           'embedding_model': self.embedder.description}, metrics=metrics)
+        self.head = head
+        self.diagnostics.count('heads_published')
+        self.diagnostics.values['validation_auc'] = _fmt(new_auc)
+        self._announce()
+        self.get_logger().info(f'published {self.head_path}: {summary}')
+
+    def destroy_node(self) -> None:
+        """Stop the worker (a running training finishes first) and go."""
+        if hasattr(self, '_worker'):
+            self._stop.set()
+            self._wake.set()
+            self._worker.join()
+        super().destroy_node()
+
+
+def _fmt(value: float | None) -> str:
+    return 'undefined' if value is None else f'{value:.3f}'
+
+
+def main() -> int:
+    return run_node(TrainerNode)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""The trainer node with real rclpy: trains on ~/train or after N new labelled frames, publishes better heads only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import Probe, spin_until
+from test_learning import write_dataset
+
+from selfsup_perception.core.dataset import Dataset
+from selfsup_perception.core.metrics import roc_auc
+from selfsup_perception.learning import Embedder, load_frames, load_head
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / 'test' / 'data' / 'tiny_float.tflite'
+
+
+def start(ros, tmp_path: Path, *params: str):
+    from selfsup_perception.nodes.trainer import TrainerNode
+
+    args = ['--ros-args', '-p', f'dataset_path:={tmp_path / "d.db"}', '-p', f'embedding_model:={MODEL}',
+            '-p', 'backend:=tflite', '-p', f'head_path:={tmp_path / "heads" / "head.npz"}',
+            '-p', 'poll_period:=0.1', '-p', 'max_epochs:=60']
+    for param in params:
+        args += ['-p', param]
+    node = TrainerNode(context=ros.context_, cli_args=args)
+    ros.add_node(node)
+    return node
+
+
+def listen(ros, name: str = 'probe') -> tuple[Probe, list]:
+    from std_msgs.msg import String
+
+    from selfsup_perception.nodes.trainer import MODEL_QOS
+
+    probe = Probe(ros, name)
+    return probe, probe.subscribe('/trainer/model', String, MODEL_QOS)
+
+
+def call_train(probe: Probe) -> str:
+    from std_srvs.srv import Trigger
+
+    client = probe.node.create_client(Trigger, '/trainer/train')
+    assert spin_until(probe.executor, client.service_is_ready)
+    future = client.call_async(Trigger.Request())
+    assert spin_until(probe.executor, future.done)
+    assert future.result().success
+    return future.result().message
+
+
+def test_trains_on_request_writes_atomically_and_announces(ros, tmp_path, robot_config):
+    write_dataset(tmp_path / 'd.db', robot_config, 150)
+    node = start(ros, tmp_path, 'retrain_after:=0')
+    probe, announced = listen(ros)
+    assert 'queued' in call_train(probe)
+    assert spin_until(ros, lambda: announced, 30.0)
+    head_path = tmp_path / 'heads' / 'head.npz'
+    assert announced[0].data == str(head_path)
+    assert sorted(p.name for p in head_path.parent.iterdir()) == ['head.json', 'head.npz']  # no temp files
+    embedder = Embedder.open(MODEL, 'tflite')
+    head = load_head(head_path, embedder, robot_config.distances, robot_config.sensor_names)
+    with Dataset(tmp_path / 'd.db') as dataset:
+        frames = load_frames(dataset, embedder)
+    assert frames.computed == 0  # the trainer cached every embedding
+    probs = head.predict(frames.embeddings)
+    assert roc_auc(probs[frames.mask], frames.labels[frames.mask]) > 0.9
+    card = json.loads(head_path.with_suffix('.json').read_text())
+    assert card['metrics']['validation_mean_auc'] > 0.9
+    assert card['metrics']['replaced_head_auc'] is None
+    counters = node.diagnostics.counters
+    assert (counters['trainings'], counters['heads_published'], counters['embeddings_computed']) == (1, 1, 150)
+
+    # Nothing new: the retrained head is the same, not better, so the head in use stays and nothing is announced.
+    call_train(probe)
+    assert spin_until(ros, lambda: node.diagnostics.counters['heads_kept'] == 1, 30.0)
+    assert len(announced) == 1
+    assert node.diagnostics.counters['heads_published'] == 1
+    # A node that joins later still gets the last announcement (transient local).
+    _, late = listen(ros, 'late_probe')
+    assert spin_until(ros, lambda: late)
+    assert late[0].data == str(head_path)
+    node.destroy_node()
+
+
+def test_retrains_after_enough_new_labelled_frames(ros, tmp_path, robot_config):
+    node = start(ros, tmp_path, 'retrain_after:=60')
+    _, announced = listen(ros)
+    assert spin_until(ros, lambda: node.diagnostics.counters['no_dataset'] > 0)  # waits for the labeler
+    write_dataset(tmp_path / 'd.db', robot_config, 40)
+    assert spin_until(ros, lambda: node.diagnostics.counters['frames_seen'] == 40)
+    assert node.diagnostics.counters['trainings'] == 0
+    write_dataset(tmp_path / 'd.db', robot_config, 40, start=40, seed=1)
+    assert spin_until(ros, lambda: announced, 30.0)
+    assert node.diagnostics.counters['trainings'] == 1
+    assert node.head.training['data']['last_id'] >= 60
+    node.destroy_node()
+
+    # Restarted, the trainer takes the head there as the head in use, announces it, and counts only the
+    # labelled frames that head has not seen towards the next retraining.
+    restarted = start(ros, tmp_path, 'retrain_after:=60')
+    _, again = listen(ros, 'probe2')
+    assert spin_until(ros, lambda: again)
+    assert restarted.head is not None
+    assert spin_until(ros, lambda: restarted.diagnostics.counters['frames_seen'] == 80)
+    expected = 80 - restarted.head.training['data']['last_id']
+    assert restarted.diagnostics.values['new_labelled_frames'] == str(expected)
+    assert restarted.diagnostics.counters['trainings'] == 0
+    restarted.destroy_node()
+
+
+@pytest.mark.parametrize(('param', 'message'), [
+    ('poll_period:=0.0', 'poll_period: must be > 0'),
+    ('retrain_after:=-1', 'retrain_after'),
+    ('head_path:=head.bin', 'must end in .npz'),
+    ('hidden:=-2', 'hidden=-2'),
+    ("embedding_model:=''", 'embedding_model: required'),
+    ('nice:=-5', 'nice'),
+])
+def test_bad_parameters_stop_the_node_at_start(ros, tmp_path, param, message):
+    from selfsup_perception.nodes.common import ParameterError
+
+    with pytest.raises(ParameterError, match=message):
+        start(ros, tmp_path, param)
+
+
+def test_an_unusable_head_at_head_path_is_not_the_head_in_use(ros, tmp_path, robot_config):
+    (tmp_path / 'heads').mkdir()
+    (tmp_path / 'heads' / 'head.npz').write_bytes(b'not a head')
+    node = start(ros, tmp_path, 'retrain_after:=0')
+    assert node.head is None
+    _, announced = listen(ros)
+    spin_until(ros, lambda: False, 0.3)
+    assert not announced
+    node.destroy_node()
