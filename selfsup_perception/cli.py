@@ -10,6 +10,7 @@ from collections.abc import Sequence
 # verb -> (module implementing add_arguments/run, one-line help). Modules load only when used,
 # so e.g. ``selfsup dataset`` works on a robot without TensorFlow or MuJoCo.
 VERBS: dict[str, tuple[str, str]] = {
+    'simulate': ('selfsup_perception.sim.bagwriter', 'simulate the robot in a procedural world; write a rosbag2'),
     'bag2dataset': ('selfsup_perception.bag2dataset', 'label a rosbag2 recording into a dataset'),
     'dataset': ('selfsup_perception.dataset_cli', 'inspect or export a dataset'),
     'train': ('selfsup_perception.train_cli', 'train the obstacle head on a dataset'),
