@@ -9,16 +9,14 @@ and segmenter with ``config/robot.yaml`` on simulated time. Drive the robot on `
 
 from __future__ import annotations
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from launch import LaunchDescription
-
 PACKAGE = 'selfsup_perception'
-PIPELINE = ('labeler', 'trainer', 'obstacle_detector', 'segmenter')
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -95,14 +93,8 @@ def generate_launch_description() -> LaunchDescription:
         output='screen',
         parameters=[{'config_file': LaunchConfiguration('bridge_config'), 'use_sim_time': True}],
     )
-    pipeline = [
-        Node(
-            package=PACKAGE,
-            executable=name,
-            name=name,
-            output='screen',
-            parameters=[config, {'use_sim_time': True}],
-        )
-        for name in PIPELINE
-    ]
-    return LaunchDescription([*arguments, gazebo, spawn, bridge, *pipeline])
+    pipeline = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch', 'pipeline.launch.py'])),
+        launch_arguments={'config': config, 'use_sim_time': 'true'}.items(),
+    )
+    return LaunchDescription([*arguments, gazebo, spawn, bridge, pipeline])
