@@ -75,7 +75,7 @@ class BagTopics:
     odometry: str = '/odom'
 
 
-def _open(path: Path) -> Any:
+def open_bag(path: Path) -> Any:
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import Stores, get_typestore
 
@@ -87,7 +87,7 @@ def _open(path: Path) -> Any:
     return reader
 
 
-def _connections(reader: Any, topics: BagTopics, config: LabelingConfig) -> dict[str, Any]:
+def connections_of(reader: Any, topics: BagTopics, config: LabelingConfig) -> dict[str, Any]:
     """Map topic -> connection for every topic needed; clear errors for missing or mistyped ones."""
     by_topic = {c.topic: c for c in reader.connections}
     camera = topics.camera
@@ -185,9 +185,9 @@ def bag_to_dataset(bag: Path, config: LabelingConfig, out: Path, topics: BagTopi
     if not bag.exists():
         raise BagError(f'{bag}: no such bag')
     summary = BagSummary()
-    reader = _open(bag)
+    reader = open_bag(bag)
     try:
-        connections = _connections(reader, topics, config)
+        connections = connections_of(reader, topics, config)
         recording, ground_truth, _ = read_recording(reader, connections, config)
         frames, stats = label_recording(recording, config)
         summary.problems.update({
