@@ -23,6 +23,7 @@ class SimParams:
     """Everything that defines one simulated run besides the sensors of ``config/robot.yaml``."""
 
     seed: int = 0
+    run: int = 0
     room_size: float = 3.0
     min_obstacles: int = 5
     max_obstacles: int = 12
@@ -49,6 +50,7 @@ class SimParams:
 #: One-line help per parameter (CLI ``--help`` and the node's parameter descriptors).
 DESCRIPTIONS: dict[str, str] = {
     'seed': 'arena, lighting and noise seed (>= 0); each seed is a different world',
+    'run': 'another run in the same world (>= 0): other random turns and sensor noise, same arena',
     'room_size': 'side of the square walled room in m (1 to 20)',
     'min_obstacles': 'fewest obstacles in the room',
     'max_obstacles': 'most obstacles in the room (the count is drawn between min and max)',
@@ -90,6 +92,7 @@ def validate(params: SimParams) -> None:
         if item.type == 'float' and not (number and math.isfinite(value)):
             raise SimParamError(f'{item.name}: expected a finite number, got {value!r}')
     _integer(params, 'seed', 0, 2**63 - 1)
+    _integer(params, 'run', 0, 2**31 - 1)
     _integer(params, 'camera_width', 16, 4096)
     _integer(params, 'camera_height', 16, 4096)
     _integer(params, 'min_obstacles', 0, 200)

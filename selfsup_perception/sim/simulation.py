@@ -85,7 +85,8 @@ class Simulation:
         self.data = mujoco.MjData(self.model)
         self.data.qpos[:3] = self.arena.start
         mujoco.mj_forward(self.model, self.data)
-        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence([params.seed, 0x51D]).spawn(4)]
+        entropy = [params.seed, 0x51D] + ([params.run] if params.run else [])
+        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(entropy).spawn(4)]
         self._sensor_rng = rngs[0]
         self._odometry = WheelOdometry(params.odom_noise, rngs[1])
         self._controller = WanderController(params, self.sensors, rngs[2])

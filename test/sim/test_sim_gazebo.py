@@ -105,7 +105,7 @@ def test_launch_file_wires_gazebo_bridge_and_pipeline() -> None:
         'thymio.sdf',
         'use_sim_time',
     } <= strings
-    assert {'labeler', 'trainer', 'obstacle_detector', 'segmenter'} <= strings
+    assert 'pipeline.launch.py' in strings  # labeler, trainer, obstacle_detector, segmenter
     assert any(
         isinstance(node, ast.FunctionDef) and node.name == 'generate_launch_description' for node in tree.body
     )
@@ -113,8 +113,6 @@ def test_launch_file_wires_gazebo_bridge_and_pipeline() -> None:
 
 def test_launch_file_builds_its_description(monkeypatch: pytest.MonkeyPatch) -> None:
     helper = REPO / 'test' / 'launch' / 'fake_launch.py'
-    if not helper.is_file():
-        pytest.skip('test/launch/fake_launch.py (launch stand-ins) not present')
     spec = importlib.util.spec_from_file_location('sim_fake_launch', helper)
     fake = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fake)
@@ -128,5 +126,7 @@ def test_launch_file_builds_its_description(monkeypatch: pytest.MonkeyPatch) -> 
     assert '-file' in nodes['ros_gz_sim', 'create'].kwargs['arguments']
     bridge = nodes['ros_gz_bridge', 'parameter_bridge'].kwargs['parameters'][0]
     assert set(bridge) == {'config_file', 'use_sim_time'}
-    for name in ('labeler', 'trainer', 'obstacle_detector', 'segmenter'):
-        assert {'use_sim_time': True} in nodes['selfsup_perception', name].kwargs['parameters']
+    includes = [r for r in fake.walk(description) if type(r).__name__ == 'IncludeLaunchDescription']
+    pipeline = [i for i in includes if 'pipeline.launch.py' in repr(i)]
+    assert len(pipeline) == 1
+    assert ('use_sim_time', 'true') in list(pipeline[0].kwargs['launch_arguments'])
