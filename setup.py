@@ -10,6 +10,7 @@ NODES = {
     'labeler': 'selfsup_perception.nodes.labeler:main',
     'trainer': 'selfsup_perception.nodes.trainer:main',
     'obstacle_detector': 'selfsup_perception.nodes.obstacle_detector:main',
+    'segmenter': 'selfsup_perception.nodes.segmenter:main',
     'sim_robot': 'selfsup_perception.sim.node:main',
 }
 

@@ -58,15 +58,14 @@ def generate_launch_description() -> LaunchDescription:
                                          'dataset_path': arg['dataset']}]),
         Node(package=PACKAGE, executable='trainer', name='trainer', output='screen',
              condition=IfCondition(arg['trainer']),
-             parameters=[arg['config'], {**common, **inference, 'dataset_path': arg['dataset'],
-                                         'head_path': arg['trained_head']}]),
+             parameters=[{**common, **inference, 'dataset_path': arg['dataset'], 'head_path': arg['trained_head']}]),
         Node(package=PACKAGE, executable='obstacle_detector', name='obstacle_detector', output='screen',
              condition=IfCondition(arg['detector']),
              parameters=[arg['config'], {**common, **camera, **inference, 'head_path': arg['head'],
                                          'model_topic': '/trainer/model'}]),
         Node(package=PACKAGE, executable='segmenter', name='segmenter', output='screen',
              condition=IfCondition(arg['segmenter']),
-             parameters=[{**common, **camera, 'backend': arg['backend'],
-                          'model_path': arg['segmentation_model']}]),
+             parameters=[arg['config'], {**common, **camera, 'backend': arg['backend'],
+                                         'model_path': arg['segmentation_model']}]),
     ]
     return LaunchDescription([*declared, *nodes])
