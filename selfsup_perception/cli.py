@@ -15,7 +15,7 @@ VERBS: dict[str, tuple[str, str]] = {
     'dataset': ('selfsup_perception.dataset_cli', 'inspect or export a dataset'),
     'train': ('selfsup_perception.train_cli', 'train the obstacle head on a dataset'),
     'evaluate': ('selfsup_perception.evaluate_cli', 'score heads against labels and ground truth; write a report'),
-    'evaluate-seg': ('selfsup_perception.evaluate_seg_cli', 'score segmentation models side by side on labelled images'),
+    'evaluate-seg': ('selfsup_perception.evaluate_seg_cli', 'score segmentation models side by side'),
     'report': ('selfsup_perception.core.report', 'compare metrics.json files of earlier evaluations'),
 }
 

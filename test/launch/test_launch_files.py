@@ -108,7 +108,7 @@ def declared(tmp_path_factory) -> dict[str, set[str]]:
             if executable == 'selfsup':
                 continue
             node = _instantiate(executable, context, tmp_path)
-            names[executable] = set(node._parameters)  # noqa: SLF001 (no public list of declared names)
+            names[executable] = set(node._parameters)  # no public list of declared names
             node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
