@@ -4,36 +4,63 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-# verb -> (module implementing add_arguments/run, one-line help). Modules load only when used,
-# so e.g. ``selfsup dataset`` works on a robot without TensorFlow or MuJoCo.
+# verb -> (module implementing add_arguments/run, one-line help); 'module:x' means add_x_arguments/run_x.
+# Modules load only when used, so e.g. ``selfsup dataset`` works on a robot without TensorFlow or MuJoCo.
 VERBS: dict[str, tuple[str, str]] = {
+    'demo': ('selfsup_perception.demo', 'the closed loop on the embedded simulator, with a report (make demo)'),
     'simulate': ('selfsup_perception.sim.bagwriter', 'simulate the robot in a procedural world; write a rosbag2'),
     'bag2dataset': ('selfsup_perception.bag2dataset', 'label a rosbag2 recording into a dataset'),
     'dataset': ('selfsup_perception.dataset_cli', 'inspect or export a dataset'),
     'train': ('selfsup_perception.train_cli', 'train the obstacle head on a dataset'),
     'evaluate': ('selfsup_perception.evaluate_cli', 'score heads against labels and ground truth; write a report'),
     'evaluate-seg': ('selfsup_perception.evaluate_seg_cli', 'score segmentation models side by side'),
+    'pretrain': ('selfsup_perception.modelbuild.pretrain', 'train + export the embedding extractor (needs [build])'),
+    'train-seg': ('selfsup_perception.modelbuild.segtrain:train', 'train an FCN-32s/16s/8s (needs [build])'),
+    'export-seg': ('selfsup_perception.modelbuild.segtrain:export', 'export a trained FCN (needs [build])'),
+    'check-model': ('selfsup_perception.modelbuild.ops', 'list a .tflite\'s ops; fail on non-Edge-TPU ones'),
     'report': ('selfsup_perception.core.report', 'compare metrics.json files of earlier evaluations'),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _functions(spec: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+    module_name, _, part = spec.partition(':')
+    module = importlib.import_module(module_name)
+    if part:
+        return getattr(module, f'add_{part}_arguments'), getattr(module, f'run_{part}')
+    return module.add_arguments, module.run
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser; only the chosen verb's module is imported (the others may need extras)."""
     parser = argparse.ArgumentParser(prog='selfsup', description=__doc__)
     verbs = parser.add_subparsers(dest='verb', required=True, metavar='VERB')
-    for verb, (module, help_text) in VERBS.items():
+    for verb, (spec, help_text) in VERBS.items():
         sub = verbs.add_parser(verb, help=help_text, description=help_text)
-        sub.set_defaults(module=module)
-        importlib.import_module(module).add_arguments(sub)
+        sub.set_defaults(spec=spec)
+        if verb in argv:
+            _functions(spec)[0](sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     try:
-        return int(importlib.import_module(args.module).run(args))
+        return int(_functions(args.spec)[1](args))
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        print(f'error: selfsup {args.verb} needs {exc.name}: install the package with the extra it needs '
+              '(pip install .[build] for model building, .[sim] for the simulator, .[ros] for the nodes)',
+              file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:  # bad input: say what, not a traceback
+        if os.environ.get('SELFSUP_DEBUG'):
+            raise
+        print(f'error: {exc}', file=sys.stderr)
+        return 2

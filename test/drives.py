@@ -1,14 +1,49 @@
-"""Synthetic drives for tests whose values survive a trip through ROS messages exactly."""
+"""Test inputs: messages built with a short call each, and drives that survive a trip through messages."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from selfsup_perception.bagio import MessageFactory
-from selfsup_perception.core.config import LabelingConfig
+from selfsup_perception import rosmsg
+from selfsup_perception.core.config import LabelingConfig, SensorConfig
 from selfsup_perception.core.labeling import ODOMETRY, Recording
 from selfsup_perception.core.messages import odometry_pose, stamp_seconds
 from selfsup_perception.core.synthetic import DriveSpec, synthetic_drive
+
+
+class MessageFactory:
+    """rosbags messages (serialise with ``.store.serialize_cdr`` and publish the bytes from rclpy)."""
+
+    def __init__(self) -> None:
+        self.kit = rosmsg.rosbags_kit()
+        self.store = self.kit.store
+
+    def header(self, stamp: float, frame_id: str) -> Any:
+        return rosmsg.header(self.kit, stamp, frame_id)
+
+    def image(self, pixels: np.ndarray, stamp: float, frame_id: str, encoding: str | None = None) -> Any:
+        return rosmsg.image_message(self.kit, stamp, frame_id, pixels, encoding)
+
+    def compressed_image(self, rgb: np.ndarray, stamp: float, frame_id: str, quality: int = 90) -> Any:
+        return rosmsg.compressed_message(self.kit, stamp, frame_id, rgb, quality)
+
+    def camera_info(self, stamp: float, frame_id: str, width: int, height: int, k: np.ndarray) -> Any:
+        return rosmsg.camera_info_message(self.kit, stamp, frame_id, width, height, k)
+
+    def range(self, value: float, stamp: float, sensor: SensorConfig) -> Any:
+        return rosmsg.range_message(self.kit, stamp, sensor, value)
+
+    def laser_scan(self, ranges: np.ndarray, stamp: float, frame_id: str, angle_min: float, angle_increment: float,
+                   range_max: float) -> Any:
+        return rosmsg.laser_scan_message(self.kit, stamp, frame_id, ranges, angle_min, angle_increment, range_max)
+
+    def odometry(self, x: float, y: float, yaw: float, stamp: float) -> Any:
+        return rosmsg.odometry_message(self.kit, stamp, x, y, yaw)
+
+    def clock(self, stamp: float) -> Any:
+        return rosmsg.clock_message(self.kit, stamp)
 
 
 def message_exact_drive(config: LabelingConfig, spec: DriveSpec, seed: int) -> Recording:

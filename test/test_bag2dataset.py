@@ -7,11 +7,12 @@ import pytest
 from drives import message_exact_drive
 
 from selfsup_perception.bag2dataset import BagError, BagTopics, bag_to_dataset
-from selfsup_perception.bagio import RANGE, BagWriter, write_recording
+from selfsup_perception.bagio import BagWriter, write_recording
 from selfsup_perception.cli import main
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.labeling import label_recording
 from selfsup_perception.core.synthetic import DriveSpec
+from selfsup_perception.rosmsg import RANGE, range_message
 
 
 @pytest.fixture(scope='module')
@@ -62,7 +63,7 @@ def test_missing_topic_and_wrong_type_are_clear(tmp_path, robot_config, drive):
     with pytest.raises(BagError, match=r'topic /cam is not in the bag \(it has: .*/camera/image_raw'):
         bag_to_dataset(tmp_path / 'bag', robot_config, tmp_path / 'd.db', BagTopics(camera='/cam'))
     with BagWriter(tmp_path / 'bad') as bag:
-        bag.write('/camera/image_raw', RANGE, bag.messages.range(0.1, 0.0, robot_config.sensors[0]), 0.0)
+        bag.write('/camera/image_raw', RANGE, range_message(bag.kit, 0.0, robot_config.sensors[0], 0.1), 0.0)
     with pytest.raises(BagError, match='topic /camera/image_raw has type sensor_msgs/msg/Range, expected'):
         bag_to_dataset(tmp_path / 'bad', robot_config, tmp_path / 'd2.db')
     with pytest.raises(BagError, match='no such bag'):

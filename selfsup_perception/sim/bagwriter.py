@@ -37,13 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.typesys import Stores, get_typestore
-from rosbags.typesys.store import Typestore
 from tqdm import tqdm
 
+from selfsup_perception.bagio import BagWriter
 from selfsup_perception.core.config import ConfigError, load_config
-from selfsup_perception.sim.messages import MessageKit, output_messages, topic_types
+from selfsup_perception.sim.messages import output_messages, topic_types
 from selfsup_perception.sim.params import DESCRIPTIONS, SimParamError, SimParams, default_config_path
 from selfsup_perception.sim.render import GLUnavailableError
 from selfsup_perception.sim.robot import OdometrySample, relative_pose
@@ -83,11 +81,6 @@ class SimSummary:
             f'distance travelled: {self.distance_travelled:.2f} m; final odometry error: '
             f'{self.odometry_error:.3f} m',
         ]
-
-
-def rosbags_kit(typestore: Typestore) -> MessageKit:
-    """Message classes from a rosbags typestore (it takes numpy arrays for array fields)."""
-    return MessageKit(typestore.types, np.asarray, lambda a: np.asarray(a, np.float64))
 
 
 class _Tally:
@@ -135,23 +128,18 @@ class _Tally:
 
 def _record(simulation: Simulation, path: Path, seconds: float, compressed: bool, progress: bool) -> _Tally:
     """Step the simulation up to ``seconds`` and write every output to a new bag at ``path``."""
-    typestore = get_typestore(Stores.ROS2_JAZZY)
-    kit = rosbags_kit(typestore)
     types = topic_types(simulation, compressed)
     tally = _Tally(simulation, types)
     total_frames = math.floor(seconds * simulation.params.camera_rate + 1e-9) + 1
     with (
-        Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer,
+        BagWriter(path) as writer,
         tqdm(total=total_frames, unit='frame', disable=not progress, leave=False) as bar,
     ):
-        connections = {
-            topic: writer.add_connection(topic, msgtype, typestore=typestore)
-            for topic, msgtype in types.items()
-        }
+        for topic, msgtype in types.items():
+            writer.add_topic(topic, msgtype)
         while (output := simulation.step()).stamp <= seconds + 1e-9:
-            stamp_ns = round(output.stamp * 1e9)
-            for topic, message in output_messages(kit, simulation, output, compressed):
-                writer.write(connections[topic], stamp_ns, typestore.serialize_cdr(message, types[topic]))
+            for topic, message in output_messages(writer.kit, simulation, output, compressed):
+                writer.write(topic, types[topic], message, output.stamp)
                 tally.counts[topic] += 1
             tally.add(simulation, output)
             bar.update(output.camera is not None)

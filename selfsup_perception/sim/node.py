@@ -10,15 +10,12 @@ at start with a message naming the parameter.
 
 from __future__ import annotations
 
-import array
-import importlib
 import math
 import sys
 import time
 from dataclasses import fields
 from typing import Any
 
-import numpy as np
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.clock import Clock, ClockType
@@ -28,12 +25,11 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
 from selfsup_perception.core.config import ConfigError, load_config
+from selfsup_perception.rosmsg import rclpy_kit
 from selfsup_perception.sim.messages import (
     CLOCK_TOPIC,
-    MESSAGE_TYPES,
     OBSTACLES_TOPIC,
     SEGMENTATION_TOPIC,
-    MessageKit,
     output_messages,
     topic_types,
 )
@@ -51,19 +47,6 @@ _PARAMETER_TYPES = {
     bool: ParameterType.PARAMETER_BOOL,
     str: ParameterType.PARAMETER_STRING,
 }
-
-
-def rclpy_kit() -> MessageKit:
-    """Message classes of the installed ROS 2 Python packages (array fields as ``array.array``)."""
-    types = {}
-    for name in MESSAGE_TYPES:
-        package, _, message = name.split('/')
-        types[name] = getattr(importlib.import_module(f'{package}.msg'), message)
-    return MessageKit(
-        types,
-        lambda a: array.array('B', np.asarray(a, np.uint8).tobytes()),
-        lambda a: array.array('d', np.asarray(a, np.float64).tobytes()),
-    )
 
 
 class SimRobotNode(Node):

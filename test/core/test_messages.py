@@ -5,10 +5,10 @@ import math
 
 import numpy as np
 import pytest
+from drives import MessageFactory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfsup_perception.bagio import MessageFactory
 from selfsup_perception.core.config import SensorConfig
 from selfsup_perception.core.images import ImageError
 from selfsup_perception.core.messages import (

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Probe, spin_until
-from drives import message_exact_drive
+from drives import MessageFactory, message_exact_drive
+from ros_probe import Probe, spin_until
 
-from selfsup_perception.bagio import MessageFactory
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.labeling import FRAME, ODOMETRY, label_recording
 from selfsup_perception.core.synthetic import DriveSpec

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Probe, spin_until
+from drives import MessageFactory
+from ros_probe import Probe, spin_until
 
-from selfsup_perception.bagio import MessageFactory
 from selfsup_perception.core.head import Head
 from selfsup_perception.core.modelcard import file_sha256
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Probe, spin_until
+from drives import MessageFactory
+from ros_probe import Probe, spin_until
 
-from selfsup_perception.bagio import MessageFactory
 from selfsup_perception.core.messages import image_to_rgb
 from selfsup_perception.core.segmentation import (
     CameraMount,

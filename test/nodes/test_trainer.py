@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Probe, spin_until
+from ros_probe import Probe, spin_until
 from test_learning import write_dataset
 
 from selfsup_perception.core.dataset import Dataset

@@ -1,0 +1,185 @@
+"""``selfsup make-models`` (``make models``): rebuild every shipped model from simulated data.
+
+Steps, each skipped when its output already exists in ``--work`` (so an interrupted run resumes):
+simulate the training worlds, label them (``bag2dataset``), pretrain and export the embedding
+extractor, fit the numpy head on its embeddings (the on-device trainer's code), train FCN-32s/16s/8s
+on the simulator's masks and export them, and score everything on evaluation worlds. The results are
+copied into ``--out`` (``models/``) with ``models/README.md`` saying how they were made and how good
+they are. Needs the ``build`` and ``sim`` extras.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from selfsup_perception.core.config import load_config
+from selfsup_perception.core.dataset import Dataset
+from selfsup_perception.sim.params import default_config_path
+
+TRAIN_SEEDS = (0, 1, 2, 3, 4, 5)
+EVAL_SEEDS = (1000, 1001)
+VARIANTS = ('fcn32s', 'fcn16s', 'fcn8s')
+CAMERA = (120, 160)
+BENCHMARK_SIZE = (240, 320)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--out', type=Path, default=Path('models'), help='where the shipped models go')
+    parser.add_argument('--work', type=Path, default=Path('build/models'), help='bags, datasets, checkpoints')
+    parser.add_argument('--minutes', type=float, default=3.0, help='simulated minutes per training world')
+    parser.add_argument('--eval-minutes', type=float, default=2.0, help='simulated minutes per evaluation world')
+    parser.add_argument('--epochs', type=int, default=12, help='epochs at most (early stopping)')
+    parser.add_argument('--seg-epochs', type=int, default=10, help='epochs at most for each FCN')
+
+
+def _step(name: str, output: Path) -> bool:
+    """True if the step must run; prints what happens."""
+    if output.exists():
+        print(f'[make-models] {name}: {output} exists, skipped')
+        return False
+    print(f'[make-models] {name} -> {output}', flush=True)
+    return True
+
+
+def _cli(verb: str, *argv: str) -> None:
+    from selfsup_perception.cli import main
+
+    code = main([verb, *argv])
+    if code:
+        raise RuntimeError(f'selfsup {verb} {" ".join(argv)} failed ({code})')
+
+
+def simulated_datasets(work: Path, seeds: tuple[int, ...], minutes: float, prefix: str) -> list[Path]:
+    from selfsup_perception.bag2dataset import bag_to_dataset
+    from selfsup_perception.sim.bagwriter import simulate_to_bag
+
+    config_path = default_config_path()
+    config = load_config(config_path)
+    datasets = []
+    for seed in seeds:
+        bag, db = work / f'{prefix}_{seed}', work / f'{prefix}_{seed}.db'
+        if _step(f'simulate world {seed}', bag):
+            simulate_to_bag(bag, seed, minutes * 60.0, config_path=config_path, progress=True)
+        if _step(f'label world {seed}', db):
+            bag_to_dataset(bag, config, db)
+        datasets.append(db)
+    return datasets
+
+
+def segmentation_npz(datasets: list[Path], out: Path) -> Path:
+    """Images and the simulator's masks of several datasets in one .npz (train-seg's input)."""
+    if _step('segmentation data', out):
+        images, masks = [], []
+        for path in datasets:
+            with Dataset(path) as dataset:
+                data = dataset.read_all()
+            assert data.images is not None
+            if data.segmentation is None:
+                raise ValueError(f'{path} has no segmentation ground truth')
+            images.append(data.images)
+            masks.append(data.segmentation)
+        tmp = out.with_name(out.name + '.tmp.npz')
+        np.savez(tmp, images=np.concatenate(images), segmentation=np.concatenate(masks))
+        tmp.replace(out)
+    return out
+
+
+def fit_shipped_head(work: Path, datasets: list[Path]) -> Path:
+    """The numpy head on the pretrained embeddings of all training worlds (time-blocked validation)."""
+    from selfsup_perception.core.head import HeadOptions, train_head
+    from selfsup_perception.learning import Embedder, load_frames
+
+    path = work / 'head.npz'
+    if not _step('head (numpy trainer)', path):
+        return path
+    embedder = Embedder.open(work / 'embedding.tflite', backend='tflite')
+    parts = []
+    for i, db in enumerate(datasets):
+        with Dataset(db) as dataset:
+            parts.append((i, load_frames(dataset, embedder, progress=True)))
+    first = parts[0][1]
+    # Worlds follow each other in time (1e6 s apart), so validation blocks never straddle two worlds.
+    head, history = train_head(
+        np.concatenate([p.embeddings for _, p in parts]), np.concatenate([p.labels for _, p in parts]),
+        np.concatenate([p.mask for _, p in parts]), np.concatenate([p.stamps + 1e6 * i for i, p in parts]),
+        HeadOptions(), distances=first.distances, sensors=first.sensors, embedding_sha256=embedder.sha256)
+    head.save(path, made_by=f'selfsup make-models: numpy head on {len(datasets)} simulated worlds '
+                            f'{", ".join(p.name for p in datasets)}', metrics=history.summary())
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    work, out = args.work, args.out
+    work.mkdir(parents=True, exist_ok=True)
+    train = simulated_datasets(work, TRAIN_SEEDS, args.minutes, 'train')
+    evaluation = simulated_datasets(work, EVAL_SEEDS, args.eval_minutes, 'eval')
+    if _step('pretrain embedding', work / 'embedding.tflite'):
+        _cli('pretrain', *map(str, train), '--out', str(work), '--name', 'embedding', '--input-size',
+             *map(str, CAMERA), '--epochs', str(args.epochs), '--patience', '3', '--hflip')
+    fit_shipped_head(work, train)
+    seg_train = segmentation_npz(train, work / 'segmentation_train.npz')
+    seg_eval = segmentation_npz(evaluation, work / 'segmentation_eval.npz')
+    classes = Path(__file__).resolve().parents[1] / 'config' / 'classes_sim.yaml'
+    for variant in VARIANTS:
+        if _step(f'train {variant}', work / f'{variant}.tflite'):
+            _cli('train-seg', str(seg_train), '--classes', str(classes), '--variant', variant, '--out', str(work),
+                 '--input-size', *map(str, CAMERA), '--epochs', str(args.seg_epochs), '--patience', '3')
+        sized = f'{variant}_{BENCHMARK_SIZE[0]}x{BENCHMARK_SIZE[1]}'
+        if _step(f'export {variant} at {BENCHMARK_SIZE}', work / f'{sized}.tflite'):
+            _cli('export-seg', str(work / f'{variant}.keras'), '--calibration-data', str(seg_train),
+                 '--input-size', *map(str, BENCHMARK_SIZE), '--out', str(work), '--name', sized)
+    if _step('segmentation evaluation', work / 'segmentation_report' / 'metrics.json'):
+        _cli('evaluate-seg', '--models', *(str(work / f'{v}.tflite') for v in VARIANTS), '--data', str(seg_eval),
+             '--report', str(work / 'segmentation_report'), '--backend', 'tflite',
+             '--title', f'FCN variants on evaluation worlds {", ".join(map(str, EVAL_SEEDS))}')
+    if _step('obstacle evaluation', work / 'obstacle_report' / 'metrics.json'):
+        _cli('evaluate', str(evaluation[0]), '--embedding', str(work / 'embedding.tflite'), '--backend', 'tflite',
+             '--head', str(work / 'head.npz'), '--report', str(work / 'obstacle_report'),
+             '--title', f'Shipped head on evaluation world {EVAL_SEEDS[0]}: ROC AUC')
+    ship(work, out)
+    return 0
+
+
+def ship(work: Path, out: Path) -> None:
+    """Copy the shipped files into ``out`` and write its README from the reports."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = ['embedding.tflite', 'embedding.onnx', 'embedding.json', 'head.npz', 'head.json',
+             'fcn8s.tflite', 'fcn8s.onnx', 'fcn8s.json']
+    for name in names:
+        shutil.copy(work / name, out / name)
+    segmentation = json.loads((work / 'segmentation_report' / 'metrics.json').read_text())
+    obstacles = json.loads((work / 'obstacle_report' / 'metrics.json').read_text())
+    gt = next(iter(obstacles['ground_truth'].values()), None)
+    lines = [
+        '# Shipped models',
+        '',
+        'Made by `make models` (`selfsup make-models`) from simulated worlds '
+        f'{", ".join(map(str, TRAIN_SEEDS))}; scored on worlds {", ".join(map(str, EVAL_SEEDS))}, '
+        'never seen in training.',
+        '',
+        '| file | what |',
+        '| --- | --- |',
+        '| `embedding.tflite` / `.onnx` | MobileNetV2 (alpha 0.35) + spatial pyramid pooling; int8 / float ONNX |',
+        '| `head.npz` | the obstacle head (numpy, logistic) over distance x sensor, for that embedding |',
+        '| `fcn8s.tflite` / `.onnx` | FCN-8s segmentation (floor / obstacle / wall), int8 / float ONNX |',
+        '',
+        '## Segmentation on the evaluation worlds',
+        '',
+        '| model | mIoU | pixel accuracy | IoU floor / obstacle / wall | ms per frame |',
+        '| --- | --- | --- | --- | --- |',
+    ]
+    for name, result in segmentation['models'].items():
+        iou = ' / '.join('–' if v is None else f'{v:.3f}' for v in result['iou'])
+        lines.append(f'| {name} | {result["mean_iou"]:.3f} | {result["pixel_accuracy"]:.3f} | {iou} | '
+                     f'{result["ms_per_frame"]:.2f} |')
+    if gt is not None:
+        lines += ['', f'## Obstacle head, ROC AUC against ground truth on world {EVAL_SEEDS[0]}', '',
+                  '| distance (m) | AUC |', '| --- | --- |']
+        lines += [f'| {d:.2f} | {"–" if a is None else f"{a:.3f}"} |'
+                  for d, a in zip(gt['distances'], gt['per_distance']['auc'], strict=True)]
+    (out / 'README.md').write_text('\n'.join(lines) + '\n')
