@@ -22,6 +22,7 @@ VERBS: dict[str, tuple[str, str]] = {
     'train-seg': ('selfsup_perception.modelbuild.segtrain:train', 'train an FCN-32s/16s/8s (needs [build])'),
     'export-seg': ('selfsup_perception.modelbuild.segtrain:export', 'export a trained FCN (needs [build])'),
     'check-model': ('selfsup_perception.modelbuild.ops', 'list a .tflite\'s ops; fail on non-Edge-TPU ones'),
+    'make-models': ('selfsup_perception.make_models', 'rebuild the shipped models from simulated worlds (make models)'),
     'report': ('selfsup_perception.core.report', 'compare metrics.json files of earlier evaluations'),
 }
 
