@@ -26,7 +26,7 @@ import numpy as np
 
 from selfsup_perception.core.config import load_config
 from selfsup_perception.core.metrics import roc_auc
-from selfsup_perception.sim.params import default_config_path
+from selfsup_perception.resources import package_file, robot_config
 
 PHASES = ('drive', 'evaluate', 'report')
 
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--minutes', type=float, default=5.0, help='simulated minutes of driving (phase 1)')
     parser.add_argument('--seed', type=int, default=1001, help='world seed (training used 0-99: unseen)')
     parser.add_argument('--out', type=Path, default=Path('demo_output'), help='output directory (replaced)')
-    parser.add_argument('--models', type=Path, default=Path(__file__).resolve().parents[1] / 'models',
+    parser.add_argument('--models', type=Path, default=package_file('models'),
                         help='directory with embedding.tflite, head.npz, fcn8s.tflite')
     parser.add_argument('--backend', default='tflite', help='inference backend of the nodes (auto, tflite, ...)')
     parser.add_argument('--real-time-factor', type=float, default=1.0,
@@ -304,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    config_path = default_config_path()
+    config_path = robot_config()
     started = time.monotonic()
     _phase('drive', f'world {args.seed}, {args.minutes} simulated minutes at {args.real_time_factor}x real time')
     live = drive(args, out, config_path)

@@ -21,7 +21,7 @@ from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.modelcard import atomic_write_bytes
 from selfsup_perception.core.obstacles import draw_overlay
 from selfsup_perception.core.segmentation import class_mask, load_classes, overlay
-from selfsup_perception.sim.params import default_config_path
+from selfsup_perception.resources import robot_config, sim_classes
 
 SHIPPED, FINETUNED = 'head_shipped', 'head_finetuned'
 STRIP_FRAMES = 6
@@ -67,7 +67,7 @@ def draw_pictures(out: Path, models: Path, backend: str) -> dict[str, str]:
     from selfsup_perception.inference import create_backend, resize_to_input
     from selfsup_perception.learning import Embedder
 
-    config = load_config(default_config_path())
+    config = load_config(robot_config())
     yaws = [s.yaw for s in config.sensors]
     with Dataset(out / 'evaluation.db') as dataset:
         data = dataset.read_all(images=True)
@@ -83,7 +83,7 @@ def draw_pictures(out: Path, models: Path, backend: str) -> dict[str, str]:
             for img, s, p, i in zip(images, shipped, probs, chosen, strict=True)]
     pictures = {'frames_strip': 'frames_strip.png'}
     _write_png(out / pictures['frames_strip'], _strip(rows, ['shipped head', 'fine-tuned head', 'ground truth']))
-    classes = load_classes(Path(__file__).resolve().parents[1] / 'config' / 'classes_sim.yaml')
+    classes = load_classes(sim_classes())
     segmenter = create_backend(backend, models / 'fcn8s.tflite')
     seg_rows = []
     for i, image in zip(chosen, images, strict=True):

@@ -22,19 +22,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from matplotlib.figure import Figure
 
+from selfsup_perception.core.config import ConfigError, ros_parameters
 from selfsup_perception.core.dataset import Dataset, DatasetError
 from selfsup_perception.core.modelcard import ModelLoadError, atomic_write_bytes, model_base
 from selfsup_perception.core.segmentation import (
     IGNORE_INDEX,
+    CameraMount,
     ClassListError,
+    FreeSpaceScanner,
     class_mask,
     confusion_matrix,
+    intrinsics_from_hfov,
     load_classes,
+    scan_agreement,
     segmentation_scores,
 )
 from selfsup_perception.inference import BACKEND_NAMES, BackendUnavailable, create_backend, resize_to_input
+from selfsup_perception.resources import sim_classes
 
 TIMING = 'median ms per frame, batch 1: resize to the model input, inference, arg-max, resize to the truth'
 
@@ -56,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--classes', type=Path, default=None,
                         help="class list YAML (names, ignore_index); default: the first model card's classes")
     parser.add_argument('--title', default=None, help='report title (default: from the data file name)')
+    parser.add_argument('--camera-config', type=Path, default=None,
+                        help='params YAML with camera_hfov, camera_mount_height, camera_tilt, camera_mount_x '
+                             '(e.g. config/robot.yaml): also score the free-space scan against the one of the '
+                             'true masks (beams with an obstacle closer than 1.5 m, within 10%%)')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,7 +127,7 @@ def evaluate(args: argparse.Namespace, images: np.ndarray, truth: np.ndarray) ->
             raise EvaluationError(f'{path}: its card names the classes {card_names}, an earlier model {names}; '
                                   'pass --classes to compare them anyway')
         name = _unique(model_base(path).name, results)
-        results[name] = evaluate_model(backend, images, truth, names, ignore_index)
+        results[name] = evaluate_model(backend, images, truth, names, ignore_index, scanner(args, truth, names))
         results[name].update({
             'model': str(path),
             'backend': backend.name,
@@ -137,13 +148,34 @@ def evaluate(args: argparse.Namespace, images: np.ndarray, truth: np.ndarray) ->
     }
 
 
+def scanner(args: argparse.Namespace, truth: np.ndarray, names: list[str] | None) -> FreeSpaceScanner | None:
+    """The free-space scanner of the camera in ``--camera-config`` at the data's image size, if asked for."""
+    if args.camera_config is None:
+        return None
+    classes = load_classes(args.classes or sim_classes())
+    if names is not None and list(classes.names) != list(names):
+        raise EvaluationError(f'the free-space scan needs the traversable classes of {names}; pass --classes')
+    try:
+        params = ros_parameters(yaml.safe_load(args.camera_config.read_text()))
+        height, width = truth.shape[1:3]
+        mount = CameraMount(float(params['camera_mount_height']), float(params['camera_tilt']),
+                            float(params.get('camera_mount_x', 0.0)))
+        matrix = intrinsics_from_hfov(width, height, float(params['camera_hfov']))
+    except (OSError, KeyError, ValueError, ConfigError) as exc:
+        raise EvaluationError(f'{args.camera_config}: no usable camera mounting ({exc!r})') from exc
+    return FreeSpaceScanner(matrix, (height, width), mount, classes.traversable_table)
+
+
 def evaluate_model(
-    backend: Any, images: np.ndarray, truth: np.ndarray, names: list[str] | None, ignore_index: int
+    backend: Any, images: np.ndarray, truth: np.ndarray, names: list[str] | None, ignore_index: int,
+    free_space: FreeSpaceScanner | None = None,
 ) -> dict[str, Any]:
-    """Scores (``segmentation_scores``) and ``ms_per_frame`` of one loaded backend on every frame."""
+    """Scores (``segmentation_scores``), ``ms_per_frame`` and, with a scanner, the free-space scan's
+    agreement with the scan of the true masks, for one loaded backend on every frame."""
     size = truth.shape[1:3]
     confusion: np.ndarray | None = None
     seconds = []
+    close = judged = 0
     for image, labels in zip(images, truth, strict=True):
         start = time.perf_counter()
         scores = backend.run(resize_to_input(image, backend.input_shape)[None])
@@ -162,7 +194,14 @@ def evaluate_model(
             confusion += confusion_matrix(labels, predicted, len(confusion), ignore_index)
         except ValueError as exc:
             raise EvaluationError(str(exc)) from exc
-    return {**segmentation_scores(confusion, names), 'ms_per_frame': 1000 * statistics.median(seconds)}
+        if free_space is not None:
+            hits, count = scan_agreement(free_space.scan(labels), free_space.scan(predicted))
+            close, judged = close + hits, judged + count
+    result = {**segmentation_scores(confusion, names), 'ms_per_frame': 1000 * statistics.median(seconds)}
+    if free_space is not None:
+        result['free_space'] = {'beams_judged': judged, 'beams_within_10_percent': close,
+                                'fraction_within_10_percent': close / judged if judged else None}
+    return result
 
 
 def write_report(out_dir: Path, document: Mapping[str, Any]) -> dict[str, Path]:

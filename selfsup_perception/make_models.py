@@ -19,7 +19,7 @@ import numpy as np
 
 from selfsup_perception.core.config import load_config
 from selfsup_perception.core.dataset import Dataset
-from selfsup_perception.sim.params import default_config_path
+from selfsup_perception.resources import robot_config, sim_classes
 
 TRAIN_SEEDS = (0, 1, 2, 3, 4, 5)
 EVAL_SEEDS = (1000, 1001)
@@ -58,7 +58,7 @@ def simulated_datasets(work: Path, seeds: tuple[int, ...], minutes: float, prefi
     from selfsup_perception.bag2dataset import bag_to_dataset
     from selfsup_perception.sim.bagwriter import simulate_to_bag
 
-    config_path = default_config_path()
+    config_path = robot_config()
     config = load_config(config_path)
     datasets = []
     for seed in seeds:
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     fit_shipped_head(work, train)
     seg_train = segmentation_npz(train, work / 'segmentation_train.npz')
     seg_eval = segmentation_npz(evaluation, work / 'segmentation_eval.npz')
-    classes = Path(__file__).resolve().parents[1] / 'config' / 'classes_sim.yaml'
+    classes = sim_classes()
     for variant in VARIANTS:
         if _step(f'train {variant}', work / f'{variant}.tflite'):
             _cli('train-seg', str(seg_train), '--classes', str(classes), '--variant', variant, '--out', str(work),
@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     if _step('segmentation evaluation', work / 'segmentation_report' / 'metrics.json'):
         _cli('evaluate-seg', '--models', *(str(work / f'{v}.tflite') for v in VARIANTS), '--data', str(seg_eval),
              '--report', str(work / 'segmentation_report'), '--backend', 'tflite',
+             '--camera-config', str(robot_config()),
              '--title', f'FCN variants on evaluation worlds {", ".join(map(str, EVAL_SEEDS))}')
     if _step('obstacle evaluation', work / 'obstacle_report' / 'metrics.json'):
         _cli('evaluate', str(evaluation[0]), '--embedding', str(work / 'embedding.tflite'), '--backend', 'tflite',

@@ -150,3 +150,23 @@ def test_unusable_data_or_classes_fail_with_a_message(tmp_path, capsys):
                    str(tmp_path / 'r'), '--backend', 'tflite') == 2
     assert 'does not exist' in capsys.readouterr().err
     assert not (tmp_path / 'r').exists()
+
+
+def test_free_space_scan_scored_against_the_true_masks(tmp_path):
+    images, truth = held_out(frames=3, size=(120, 160))
+    truth[:, :3, :] = 2  # no ignored pixels: the scan of the true masks needs every class
+    npz = tmp_path / 'held_out.npz'
+    np.savez(npz, images=images, segmentation=truth)
+    assert run_cli('--models', str(copy_model(tmp_path, 'fcn8s')), '--data', str(npz), '--report',
+                   str(tmp_path / 'r'), '--backend', 'tflite', '--camera-config', str(ROOT / 'config/robot.yaml')) == 0
+    free_space = json.loads((tmp_path / 'r' / 'metrics.json').read_text())['models']['fcn8s']['free_space']
+    assert free_space['beams_judged'] > 0
+    assert 0 < free_space['fraction_within_10_percent'] <= 1
+
+
+def test_scan_agreement_counts_only_near_finite_beams():
+    from selfsup_perception.core.segmentation import scan_agreement
+
+    truth = np.array([0.5, 1.0, 2.0, np.inf, np.nan, 1.4])
+    predicted = np.array([0.54, 1.2, 2.0, 0.3, 1.0, np.inf])
+    assert scan_agreement(truth, predicted) == (1, 3)

@@ -331,6 +331,17 @@ class FreeSpaceScanner:
 # --- metrics -----------------------------------------------------------------------------------------
 
 
+def scan_agreement(truth: np.ndarray, predicted: np.ndarray, max_range: float = 1.5,
+                   tolerance: float = 0.1) -> tuple[int, int]:
+    """(beams within ``tolerance`` relative error, beams judged): judged are the beams whose true range
+    is finite and below ``max_range`` (an obstacle seen behind visible floor)."""
+    truth, predicted = np.asarray(truth, np.float64), np.asarray(predicted, np.float64)
+    judged = np.isfinite(truth) & (truth < max_range)
+    with np.errstate(invalid='ignore'):
+        close = np.abs(predicted[judged] - truth[judged]) <= tolerance * truth[judged]
+    return int(np.count_nonzero(close)), int(np.count_nonzero(judged))
+
+
 def confusion_matrix(
     truth: np.ndarray, predicted: np.ndarray, num_classes: int, ignore_index: int = IGNORE_INDEX
 ) -> np.ndarray:

@@ -38,24 +38,12 @@ from selfsup_perception.core.segmentation import (
 )
 from selfsup_perception.inference import BACKEND_NAMES, BackendUnavailable, create_backend, resize_to_input
 from selfsup_perception.nodes.common import SENSOR_QOS, Diagnostics, ParameterError, declare, run_node
+from selfsup_perception.resources import sim_classes
 
 OUTPUT_QOS = 2  # keep-last depth of the outputs: a late reader wants the newest mask, not a backlog
 TIMING_WINDOW = 50  # frames in the median inference/processing time on /diagnostics
 COUNTERS = ('frames_in', 'frames_out', 'dropped_frames', 'bad_images', 'bad_camera_info',
             'processing_errors', 'problems')
-
-
-def shipped_classes_file() -> str:
-    """config/classes_sim.yaml of the installed package (ament share), else of the source tree."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        path = Path(get_package_share_directory('selfsup_perception')) / 'config' / 'classes_sim.yaml'
-        if path.is_file():
-            return str(path)
-    except (ImportError, LookupError, ValueError, OSError):
-        pass
-    return str(Path(__file__).resolve().parents[2] / 'config' / 'classes_sim.yaml')
 
 
 class Mailbox:
@@ -101,7 +89,7 @@ class SegmenterNode(Node):
         model_path = declare(self, 'model_path', '', 'segmentation model (.tflite/.onnx, model card beside it)')
         threads = declare(self, 'threads', 1, 'CPU threads of the inference runtime (>= 1)')
         device = declare(self, 'device', '', "Edge TPU device: '' (first), usb, pci, usb:N, pci:N")
-        classes_file = declare(self, 'classes_file', shipped_classes_file(), 'class list YAML (names, colours, '
+        classes_file = declare(self, 'classes_file', str(sim_classes()), 'class list YAML (names, colours, '
                                'traversable)')
         self.mask_resolution = declare(self, 'mask_resolution', 'input', 'class/colour mask size: input '
                                        '(the camera image) or model (the model output grid)')

@@ -41,8 +41,9 @@ from tqdm import tqdm
 
 from selfsup_perception.bagio import BagWriter
 from selfsup_perception.core.config import ConfigError, load_config
+from selfsup_perception.resources import robot_config
 from selfsup_perception.sim.messages import output_messages, topic_types
-from selfsup_perception.sim.params import DESCRIPTIONS, SimParamError, SimParams, default_config_path
+from selfsup_perception.sim.params import DESCRIPTIONS, SimParamError, SimParams
 from selfsup_perception.sim.render import GLUnavailableError
 from selfsup_perception.sim.robot import OdometrySample, relative_pose
 from selfsup_perception.sim.simulation import SimOutput, Simulation
@@ -166,7 +167,7 @@ def simulate_to_bag(
         raise SimParamError(f'seconds: must be a positive number, got {seconds!r}')
     if out.exists():
         raise FileExistsError(f'output bag {out} already exists; choose another path or remove it')
-    config = load_config(config_path or default_config_path())
+    config = load_config(config_path or robot_config())
     start = time.perf_counter()
     with Simulation(SimParams(seed=seed, **overrides), config) as simulation:
         # Written in a scratch folder beside ``out`` (the MCAP file is named after the bag's folder)

@@ -25,6 +25,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
 from selfsup_perception.core.config import ConfigError, load_config
+from selfsup_perception.resources import robot_config
 from selfsup_perception.rosmsg import rclpy_kit
 from selfsup_perception.sim.messages import (
     CLOCK_TOPIC,
@@ -33,7 +34,7 @@ from selfsup_perception.sim.messages import (
     output_messages,
     topic_types,
 )
-from selfsup_perception.sim.params import DESCRIPTIONS, SimParamError, SimParams, default_config_path
+from selfsup_perception.sim.params import DESCRIPTIONS, SimParamError, SimParams
 from selfsup_perception.sim.render import GLUnavailableError
 from selfsup_perception.sim.simulation import Simulation
 
@@ -71,7 +72,7 @@ class SimRobotNode(Node):
         )
         if not (self._real_time_factor >= 0 and math.isfinite(self._real_time_factor)):
             raise SimParamError(f'real_time_factor: must be finite and >= 0, got {self._real_time_factor!r}')
-        config = load_config(config_file or default_config_path())
+        config = load_config(config_file or robot_config())
         self._simulation = Simulation(SimParams(**values), config)
         self._kit = rclpy_kit()
         self._outputs = {}

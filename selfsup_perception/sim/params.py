@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 #: Physics steps per simulated second; every stream rate must be at most this.
 PHYSICS_RATE = 250.0
@@ -126,17 +125,3 @@ def validate(params: SimParams) -> None:
         raise SimParamError(f'forward_speed: must be <= 1 m/s, got {params.forward_speed!r}')
 
 
-def default_config_path() -> Path:
-    """The shipped ``config/robot.yaml``: the installed package share, else the source tree."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-    except ImportError:
-        pass
-    else:
-        try:
-            installed = Path(get_package_share_directory('selfsup_perception')) / 'config' / 'robot.yaml'
-        except (LookupError, ValueError, OSError):  # not installed, or no ament environment
-            installed = None
-        if installed is not None and installed.is_file():
-            return installed
-    return Path(__file__).resolve().parents[2] / 'config' / 'robot.yaml'

@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
+from selfsup_perception import resources
 from selfsup_perception.core.config import LabelingConfig
 from selfsup_perception.sim import SimParamError, SimParams, Simulation
-from selfsup_perception.sim.params import DESCRIPTIONS, default_config_path
+from selfsup_perception.sim.params import DESCRIPTIONS
 
 
 @pytest.mark.parametrize(
@@ -48,7 +49,7 @@ def test_every_parameter_is_described() -> None:
 
 
 def test_shipped_config_is_found() -> None:
-    assert default_config_path().is_file()
+    assert resources.robot_config().is_file()
 
 
 def test_sensor_kinds_the_simulator_cannot_publish_are_rejected(robot_config: LabelingConfig) -> None:
