@@ -39,7 +39,13 @@ lint: venv
 demo: venv
 	$(PY) -m selfsup_perception demo
 
-bench: venv
+# torchvision for the segmentation peer benchmark only: never a dependency of the package.
+.venv-torch/.installed:
+	$(PYTHON) -m venv .venv-torch
+	.venv-torch/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	touch $@
+
+bench: venv .venv-torch/.installed
 	$(PY) benchmarks/run.py
 
 models: venv

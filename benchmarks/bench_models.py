@@ -21,6 +21,10 @@ import numpy as np
 
 from selfsup_perception.core.modelcard import ModelCardError, read_card
 
+MODELS = Path(__file__).resolve().parents[1] / 'models'
+SHIPPED = [MODELS / name for name in ('embedding.tflite', 'embedding.onnx', 'fcn8s_240x320.tflite',
+                                      'fcn8s_240x320.onnx', 'fcn8s.tflite')]
+
 
 def tflite_runner(path: Path, threads: int) -> tuple[Callable[[], None], str, list[int]]:
     """An invoke() on a loaded interpreter with a random input; its input dtype and shape."""
@@ -78,12 +82,15 @@ def time_runs(run: Callable[[], None], runs: int, repeats: int, warmup: int) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('models', nargs='+', type=Path, help='.tflite and .onnx files')
+    parser.add_argument('models', nargs='*', type=Path, default=SHIPPED,
+                        help='.tflite and .onnx files (default: the shipped models)')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--runs', type=int, default=50, help='inferences per repeat')
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=10)
     args = parser.parse_args()
+    print('## Models on the CPU (issues 4 and 5)')
+    print()
     print('| model | what | runtime | input | threads | median ms | range ms | frames/s | vs first |')
     print('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     baseline = None
