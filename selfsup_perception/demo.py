@@ -141,7 +141,7 @@ def _phase(name: str, text: str) -> None:
 def drive(args: argparse.Namespace, out: Path, config_path: Path) -> dict[str, Any]:
     """Phase 1: the simulated robot and the whole pipeline on real topics, until --minutes have passed."""
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
     from selfsup_perception.nodes.labeler import LabelerNode
@@ -163,9 +163,31 @@ def drive(args: argparse.Namespace, out: Path, config_path: Path) -> dict[str, A
     dataset = out / 'dataset.db'
     nodes = []
     executor = MultiThreadedExecutor(num_threads=4, context=context)
+    # MuJoCo's EGL context belongs to the thread that made it: the simulator is built and stepped
+    # in a thread of its own, on its own executor.
+    sim_executor = SingleThreadedExecutor(context=context)
+    sim_ready = threading.Event()
+    sim_errors: list[BaseException] = []
+    sim_thread: threading.Thread | None = None
+
+    def simulate() -> None:
+        try:
+            node = make(SimRobotNode, seed=args.seed, real_time_factor=args.real_time_factor,
+                        config_file=str(config_path))
+        except Exception as exc:  # reported in the main thread
+            sim_errors.append(exc)
+            return
+        finally:
+            sim_ready.set()
+        try:
+            sim_executor.add_node(node)
+            sim_executor.spin()
+        finally:
+            node.destroy_node()  # in the thread that owns its rendering context
+
     try:
         monitor = Monitor(context, len(config.distances), len(config.sensors), 3)
-        nodes = [
+        nodes += [
             monitor.node,
             make(LabelerNode, dataset_path=str(dataset)),
             make(TrainerNode, dataset_path=str(dataset), embedding_model=str(models / 'embedding.tflite'),
@@ -174,16 +196,19 @@ def drive(args: argparse.Namespace, out: Path, config_path: Path) -> dict[str, A
             make(ObstacleDetectorNode, embedding_model=str(models / 'embedding.tflite'),
                  head_path=str(models / 'head.npz'), backend=args.backend),
             make(SegmenterNode, model_path=str(models / 'fcn8s.tflite'), backend=args.backend),
-            make(SimRobotNode, seed=args.seed, real_time_factor=args.real_time_factor, config_file=str(config_path)),
         ]
         for node in nodes:
             executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        end = args.minutes * 60.0
+        threading.Thread(target=executor.spin, daemon=True).start()
+        sim_thread = threading.Thread(target=simulate, daemon=True)
+        sim_thread.start()
+        sim_ready.wait()
+        if sim_errors:
+            raise sim_errors[0]
         start = time.monotonic()
         next_print = 0.0
         live_aucs: list[tuple[float, float]] = []
+        end = args.minutes * 60.0
         while monitor.sim_time < end:
             time.sleep(0.2)
             if time.monotonic() - start > 60 + 3 * end / max(args.real_time_factor, 0.1):
@@ -214,6 +239,9 @@ def drive(args: argparse.Namespace, out: Path, config_path: Path) -> dict[str, A
             'diagnostics': status,
         }
     finally:
+        sim_executor.shutdown(timeout_sec=5.0)
+        if sim_thread is not None:
+            sim_thread.join(timeout=10.0)
         executor.shutdown(timeout_sec=5.0)
         for node in nodes:
             node.destroy_node()  # the labeler stores its pending frames here
@@ -231,8 +259,8 @@ def finetune(out: Path, models: Path, backend: str) -> Path:
         frames = load_frames(dataset, embedder, progress=True)
     head, history = fit_head(frames, HeadOptions())
     path = out / 'head_finetuned.npz'
-    head.save(path, made_by='selfsup demo: fitted on the robot\'s own labels (dataset.db)',
-              metrics=history.summary())
+    head.save(path, made_by={'trainer': 'selfsup demo (the trainer node\'s fit on every frame at the end)',
+                             'dataset': str(out / 'dataset.db')}, metrics=history.summary())
     _phase('drive', f'fine-tuned head on {frames.labelled} labelled frames -> {path}')
     return path
 

@@ -108,8 +108,8 @@ def fit_shipped_head(work: Path, datasets: list[Path]) -> Path:
         np.concatenate([p.embeddings for _, p in parts]), np.concatenate([p.labels for _, p in parts]),
         np.concatenate([p.mask for _, p in parts]), np.concatenate([p.stamps + 1e6 * i for i, p in parts]),
         HeadOptions(), distances=first.distances, sensors=first.sensors, embedding_sha256=embedder.sha256)
-    head.save(path, made_by=f'selfsup make-models: numpy head on {len(datasets)} simulated worlds '
-                            f'{", ".join(p.name for p in datasets)}', metrics=history.summary())
+    head.save(path, made_by={'trainer': 'selfsup make-models (numpy head on the pretrained embedding)',
+                             'datasets': [p.name for p in datasets]}, metrics=history.summary())
     return path
 
 

@@ -80,7 +80,8 @@ class FrameBatch:
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    # Nodes hand a connection between executor threads (one at a time), hence check_same_thread off.
+    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     connection.execute('PRAGMA journal_mode=WAL')
     connection.execute('PRAGMA synchronous=FULL')  # committed frames survive power loss too
     connection.execute('PRAGMA foreign_keys=ON')
