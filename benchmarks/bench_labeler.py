@@ -28,12 +28,7 @@ def _stream(recording, config, sample_every: int = 0) -> tuple[list, list[int]]:
     out, buffered = [], []
     messages = zip(recording.kind.tolist(), recording.stamp.tolist(), recording.values.tolist(), strict=True)
     for i, (kind, stamp, values) in enumerate(messages):
-        if kind == FRAME:
-            labeler.add_frame(stamp, int(values[0]))
-        elif kind == ODOMETRY:
-            labeler.add_odometry(stamp, *values)
-        else:
-            labeler.add_reading(kind - 2, stamp, values[0])
+        labeler.add(kind, stamp, values)
         out += labeler.pop_finished()
         if sample_every and i % sample_every == 0:
             buffered.append(labeler.buffered)

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--minutes', type=float, default=3.0, help='simulated minutes per training world')
     parser.add_argument('--eval-minutes', type=float, default=2.0, help='simulated minutes per evaluation world')
     parser.add_argument('--epochs', type=int, default=12, help='epochs at most (early stopping)')
-    parser.add_argument('--seg-epochs', type=int, default=10, help='epochs at most for each FCN')
+    parser.add_argument('--seg-epochs', type=int, default=8, help='epochs at most for each FCN')
 
 
 def _step(name: str, output: Path) -> bool:
@@ -71,8 +71,9 @@ def simulated_datasets(work: Path, seeds: tuple[int, ...], minutes: float, prefi
     return datasets
 
 
-def segmentation_npz(datasets: list[Path], out: Path) -> Path:
-    """Images and the simulator's masks of several datasets in one .npz (train-seg's input)."""
+def segmentation_npz(datasets: list[Path], out: Path, every: int = 1) -> Path:
+    """Images and the simulator's masks of several datasets in one .npz (train-seg's input), every
+    ``every``-th frame (neighbouring frames are near-duplicates)."""
     if _step('segmentation data', out):
         images, masks = [], []
         for path in datasets:
@@ -81,8 +82,8 @@ def segmentation_npz(datasets: list[Path], out: Path) -> Path:
             assert data.images is not None
             if data.segmentation is None:
                 raise ValueError(f'{path} has no segmentation ground truth')
-            images.append(data.images)
-            masks.append(data.segmentation)
+            images.append(data.images[::every])
+            masks.append(data.segmentation[::every])
         tmp = out.with_name(out.name + '.tmp.npz')
         np.savez(tmp, images=np.concatenate(images), segmentation=np.concatenate(masks))
         tmp.replace(out)
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         _cli('pretrain', *map(str, train), '--out', str(work), '--name', 'embedding', '--input-size',
              *map(str, CAMERA), '--epochs', str(args.epochs), '--patience', '3', '--hflip')
     fit_shipped_head(work, train)
-    seg_train = segmentation_npz(train, work / 'segmentation_train.npz')
+    seg_train = segmentation_npz(train, work / 'segmentation_train.npz', every=2)
     seg_eval = segmentation_npz(evaluation, work / 'segmentation_eval.npz')
     classes = sim_classes()
     for variant in VARIANTS:
@@ -150,7 +151,8 @@ def ship(work: Path, out: Path) -> None:
     """Copy the shipped files into ``out`` and write its README from the reports."""
     out.mkdir(parents=True, exist_ok=True)
     names = ['embedding.tflite', 'embedding.onnx', 'embedding.json', 'head.npz', 'head.json',
-             'fcn8s.tflite', 'fcn8s.onnx', 'fcn8s.json']
+             'fcn8s.tflite', 'fcn8s.onnx', 'fcn8s.json', 'fcn8s_240x320.tflite', 'fcn8s_240x320.onnx',
+             'fcn8s_240x320.json']
     for name in names:
         shutil.copy(work / name, out / name)
     segmentation = json.loads((work / 'segmentation_report' / 'metrics.json').read_text())

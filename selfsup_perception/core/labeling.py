@@ -22,6 +22,7 @@ from .config import LabelingConfig, SensorConfig
 from .geometry import OdometryTrack, wrap_angle
 
 UNKNOWN = -1
+FRAME, ODOMETRY = 0, 1  # event kinds of a Recording; readings are 2 + sensor index
 PAIRS_PER_CHUNK = 1 << 19  # (frame, reading) pairs per vectorised step: bounds temporary memory
 
 
@@ -326,6 +327,15 @@ class StreamingLabeler:
             self.stats.readings += 1
         self._advance()
 
+    def add(self, kind: int, stamp: float, values: Sequence[float]) -> None:
+        """Feed one event of a ``Recording`` (FRAME: payload index, ODOMETRY: x, y, yaw, else a reading)."""
+        if kind == FRAME:
+            self.add_frame(stamp, int(values[0]))
+        elif kind == ODOMETRY:
+            self.add_odometry(stamp, values[0], values[1], values[2])
+        else:
+            self.add_reading(kind - 2, stamp, values[0])
+
     # -- output ------------------------------------------------------------------------------
     def pop_finished(self) -> list[LabeledFrame]:
         finished, self._finished = self._finished, []
@@ -413,7 +423,6 @@ class StreamingLabeler:
 
 
 # -- offline ------------------------------------------------------------------------------------
-FRAME, ODOMETRY = 0, 1  # event kinds; readings are 2 + sensor index
 
 
 @dataclass

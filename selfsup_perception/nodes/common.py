@@ -5,6 +5,7 @@ Kept small on purpose: the nodes are thin shells around the ROS-free core.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -13,7 +14,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
@@ -102,17 +103,53 @@ class Diagnostics:
         self._publisher.publish(array)
 
 
-def run_node(factory: Callable[[], Node], threads: int = 2) -> int:
-    """Init rclpy, spin the node until Ctrl-C or shutdown, clean up; a bad parameter exits 2."""
-    rclpy.init()
+class Mailbox:
+    """A one-slot mailbox between the subscription and the worker: the newest item wins."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._item: Any = None
+        self._closed = False
+
+    def put(self, item: Any) -> bool:
+        """Leave ``item`` for the worker; True when it replaced one the worker never took (a drop)."""
+        with self._condition:
+            dropped = self._item is not None
+            self._item = item
+            self._condition.notify()
+            return dropped
+
+    def take(self, timeout: float | None = None) -> Any:
+        """The waiting item (emptying the slot); None once closed, or after ``timeout`` seconds."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._item is not None or self._closed, timeout)
+            if self._closed:
+                return None
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+
+def run_node(factory: Callable[[], Node], threads: int = 2,
+             start_errors: tuple[type[Exception], ...] = (ParameterError,), args: list[str] | None = None) -> int:
+    """Init rclpy, spin the node until Ctrl-C or shutdown, clean up; ``start_errors`` exit 2.
+
+    ``threads`` 1 spins in this thread (what a node holding a thread-bound resource, such as an
+    OpenGL context, needs); more use a multi-threaded executor.
+    """
+    rclpy.init(args=args)
     node = None
     try:
         node = factory()
-        executor = MultiThreadedExecutor(num_threads=threads)
+        executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
         executor.add_node(node)
         executor.spin()
-    except ParameterError as exc:
-        rclpy.logging.get_logger('selfsup_perception').error(f'bad parameter: {exc}')
+    except start_errors as exc:
+        rclpy.logging.get_logger('selfsup_perception').fatal(f'cannot start: {exc}')
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -33,7 +33,7 @@ from selfsup_perception.core.images import ImageError, rgb_to_raw
 from selfsup_perception.core.messages import image_to_rgb
 from selfsup_perception.core.obstacles import draw_overlay, nearest_obstacles, scan_layout
 from selfsup_perception.learning import load_head
-from selfsup_perception.nodes.common import SENSOR_QOS, Diagnostics, ParameterError, declare, run_node
+from selfsup_perception.nodes.common import SENSOR_QOS, Diagnostics, Mailbox, ParameterError, declare, run_node
 from selfsup_perception.nodes.labeler import declare_labeling_parameters
 from selfsup_perception.nodes.trainer import MODEL_QOS, declare_embedder
 
@@ -42,35 +42,6 @@ RANGE_MARGIN = 0.01  # m past the furthest distance: a beam at that distance sta
 TIMING_WINDOW = 100  # frames the diagnostics' median times are taken over
 COUNTERS = ('frames_in', 'frames_out', 'frames_dropped', 'bad_images', 'frames_without_head', 'overlays',
             'head_loads', 'heads_refused', 'processing_errors', 'problems')
-
-
-class LatestFrame:
-    """A one-slot mailbox: ``put`` replaces a waiting item (and says so); ``take`` waits for one."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._item: Any = None
-        self._closed = False
-
-    def put(self, item: Any) -> bool:
-        """Store ``item``; True when it replaced one nobody had taken (a dropped frame)."""
-        with self._condition:
-            dropped = self._item is not None
-            self._item = item
-            self._condition.notify()
-            return dropped
-
-    def take(self) -> Any:
-        """The newest item, waiting for one; None once closed."""
-        with self._condition:
-            self._condition.wait_for(lambda: self._item is not None or self._closed)
-            item, self._item = self._item, None
-            return None if self._closed else item
-
-    def close(self) -> None:
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
 
 
 class ObstacleDetectorNode(Node):
@@ -121,7 +92,7 @@ class ObstacleDetectorNode(Node):
         self._layout = MultiArrayLayout(dim=[
             MultiArrayDimension(label='distance', size=k, stride=k * s),
             MultiArrayDimension(label='sensor', size=s, stride=s)], data_offset=0)
-        self._mailbox = LatestFrame()
+        self._mailbox = Mailbox()
         self._worker = threading.Thread(target=self._work, name='obstacle_detector', daemon=True)
         self._worker.start()
         self.add_on_set_parameters_callback(self._on_parameters)

@@ -37,44 +37,13 @@ from selfsup_perception.core.segmentation import (
     scale_intrinsics,
 )
 from selfsup_perception.inference import BACKEND_NAMES, BackendUnavailable, create_backend, resize_to_input
-from selfsup_perception.nodes.common import SENSOR_QOS, Diagnostics, ParameterError, declare, run_node
+from selfsup_perception.nodes.common import SENSOR_QOS, Diagnostics, Mailbox, ParameterError, declare, run_node
 from selfsup_perception.resources import sim_classes
 
 OUTPUT_QOS = 2  # keep-last depth of the outputs: a late reader wants the newest mask, not a backlog
 TIMING_WINDOW = 50  # frames in the median inference/processing time on /diagnostics
 COUNTERS = ('frames_in', 'frames_out', 'dropped_frames', 'bad_images', 'bad_camera_info',
             'processing_errors', 'problems')
-
-
-class Mailbox:
-    """A one-slot mailbox between the subscription and the worker: the newest item wins."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._item: Any = None
-        self._closed = False
-
-    def put(self, item: Any) -> bool:
-        """Leave ``item`` for the worker; True when it replaced one the worker never took (a drop)."""
-        with self._condition:
-            dropped = self._item is not None
-            self._item = item
-            self._condition.notify()
-            return dropped
-
-    def take(self, timeout: float | None = None) -> Any:
-        """The waiting item (emptying the slot); None once closed, or after ``timeout`` seconds."""
-        with self._condition:
-            self._condition.wait_for(lambda: self._item is not None or self._closed, timeout)
-            if self._closed:
-                return None
-            item, self._item = self._item, None
-            return item
-
-    def close(self) -> None:
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
 
 
 class SegmenterNode(Node):

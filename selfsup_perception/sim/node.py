@@ -16,15 +16,14 @@ import time
 from dataclasses import fields
 from typing import Any
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
 from selfsup_perception.core.config import ConfigError, load_config
+from selfsup_perception.nodes.common import run_node
 from selfsup_perception.resources import robot_config
 from selfsup_perception.rosmsg import rclpy_kit
 from selfsup_perception.sim.messages import (
@@ -119,21 +118,8 @@ class SimRobotNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``sim_robot``: spin until interrupted; exit code 2 on invalid parameters."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimRobotNode()
-        rclpy.spin(node)
-    except (SimParamError, ConfigError, GLUnavailableError, ParameterException) as exc:
-        rclpy.logging.get_logger('sim_robot').fatal(str(exc))
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SimRobotNode, threads=1,
+                    start_errors=(SimParamError, ConfigError, GLUnavailableError, ParameterException), args=args)
 
 
 if __name__ == '__main__':

@@ -25,12 +25,7 @@ def stream(recording: Recording, config, batch: int = 8):
     frames = []
     for kind, stamp, values in zip(recording.kind.tolist(), recording.stamp.tolist(), recording.values.tolist(),
                                    strict=True):
-        if kind == FRAME:
-            labeler.add_frame(stamp, int(values[0]))
-        elif kind == ODOMETRY:
-            labeler.add_odometry(stamp, *values)
-        else:
-            labeler.add_reading(kind - 2, stamp, values[0])
+        labeler.add(kind, stamp, values)
         frames += labeler.pop_finished()
     return frames + labeler.flush(), labeler
 
@@ -176,12 +171,7 @@ def test_streaming_memory_stays_bounded(robot_config):
     peak = 0
     for kind, stamp, values in zip(recording.kind.tolist(), recording.stamp.tolist(), recording.values.tolist(),
                                    strict=True):
-        if kind == FRAME:
-            labeler.add_frame(stamp)
-        elif kind == ODOMETRY:
-            labeler.add_odometry(stamp, *values)
-        else:
-            labeler.add_reading(kind - 2, stamp, values[0])
+        labeler.add(kind, stamp, values)
         labeler.pop_finished()
         peak = max(peak, labeler.buffered)
     # About horizon + reorder window + pruning slack worth of messages (160 messages/s), never the drive.

@@ -27,7 +27,7 @@ from selfsup_perception.core.segmentation import (
     scale_intrinsics,
 )
 from selfsup_perception.inference import create_backend, resize_to_input
-from selfsup_perception.nodes.segmenter import Mailbox
+from selfsup_perception.nodes.common import Mailbox
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / 'test' / 'data' / 'tiny_seg.tflite'
