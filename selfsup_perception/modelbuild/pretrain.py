@@ -36,7 +36,7 @@ from selfsup_perception.modelbuild.embedding import (
     build_pretrain_model,
     masked_targets,
 )
-from selfsup_perception.modelbuild.export import export_model
+from selfsup_perception.modelbuild.export import export_as_asked
 from selfsup_perception.modelbuild.training import (
     add_training_arguments,
     backbone_weights,
@@ -192,17 +192,5 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     calibration = train.images[spread(len(train.images), args.calibration)]
-    paths = export_model(
-        extractor,
-        args.out,
-        args.name,
-        card,
-        calibration,
-        args.formats,
-        args.opset,
-        args.output_type,
-        output_name='embedding',
-    )
-    for fmt, path in paths.items():
-        print(f'pretrain: wrote {fmt} {path}')
+    export_as_asked(extractor, args, args.name, card, calibration, 'embedding', 'pretrain')
     return 0

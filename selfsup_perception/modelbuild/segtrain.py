@@ -27,7 +27,7 @@ from selfsup_perception.modelbuild.data import (
     load_segmentation,
     split_frames,
 )
-from selfsup_perception.modelbuild.export import export_model
+from selfsup_perception.modelbuild.export import export_as_asked
 from selfsup_perception.modelbuild.fcn import VARIANTS, build_fcn, segmentation_loss
 from selfsup_perception.modelbuild.training import (
     add_export_options,
@@ -178,19 +178,8 @@ def run_train(args: argparse.Namespace) -> int:
         mean_iou = 'n/a' if metrics['mean_iou'] is None else f'{metrics["mean_iou"]:.3f}'
         print(f'train-seg: validation mean IoU {mean_iou}, pixel accuracy {metrics["pixel_accuracy"]:.3f}')
     calibration = data.images[train][spread(len(train), args.calibration)]
-    paths = export_model(
-        model,
-        args.out,
-        args.name or args.variant,
-        _card(classes, args.variant, size, params, metrics),
-        calibration,
-        args.formats,
-        args.opset,
-        args.output_type,
-        output_name='logits',
-    )
-    for fmt, path in paths.items():
-        print(f'train-seg: wrote {fmt} {path}')
+    export_as_asked(model, args, args.name or args.variant, _card(classes, args.variant, size, params, metrics),
+                    calibration, 'logits', 'train-seg')
     return 0
 
 
@@ -216,17 +205,6 @@ def run_export(args: argparse.Namespace) -> int:
     images = load_images(args.calibration_data, size)
     metrics = {**card.metrics, 'measured_at_input_size': list(card.input_size)}
     name = args.name or f'{params["variant"]}_{size[0]}x{size[1]}'
-    paths = export_model(
-        model,
-        args.out,
-        name,
-        _card(classes, params['variant'], size, params, metrics),
-        images[spread(len(images), args.calibration)],
-        args.formats,
-        args.opset,
-        args.output_type,
-        output_name='logits',
-    )
-    for fmt, path in paths.items():
-        print(f'export-seg: wrote {fmt} {path}')
+    export_as_asked(model, args, name, _card(classes, params['variant'], size, params, metrics),
+                    images[spread(len(images), args.calibration)], 'logits', 'export-seg')
     return 0
