@@ -191,8 +191,8 @@ def drive(args: argparse.Namespace, out: Path, config_path: Path) -> dict[str, A
             monitor.node,
             make(LabelerNode, dataset_path=str(dataset)),
             make(TrainerNode, dataset_path=str(dataset), embedding_model=str(models / 'embedding.tflite'),
-                 head_path=str(out / 'head_finetuned.npz'), backend=args.backend, retrain_after=args.retrain_after,
-                 poll_period=5.0),
+                 head_path=str(out / 'head_finetuned.npz'), start_head=str(models / 'head.npz'),
+                 backend=args.backend, retrain_after=args.retrain_after, poll_period=5.0),
             make(ObstacleDetectorNode, embedding_model=str(models / 'embedding.tflite'),
                  head_path=str(models / 'head.npz'), backend=args.backend),
             make(SegmenterNode, model_path=str(models / 'fcn8s.tflite'), backend=args.backend),
@@ -249,15 +249,16 @@ def drive(args: argparse.Namespace, out: Path, config_path: Path) -> dict[str, A
 
 
 def finetune(out: Path, models: Path, backend: str) -> Path:
-    """The final head trained on everything the robot labelled (the trainer's code, on all frames)."""
+    """The final head: the shipped head fine-tuned on everything the robot labelled (the trainer's code)."""
     from selfsup_perception.core.dataset import Dataset
     from selfsup_perception.core.head import HeadOptions
-    from selfsup_perception.learning import Embedder, fit_head, load_frames
+    from selfsup_perception.learning import Embedder, fit_head, load_frames, load_head
 
     embedder = Embedder.open(models / 'embedding.tflite', backend=backend)
     with Dataset(out / 'dataset.db') as dataset:
         frames = load_frames(dataset, embedder, progress=True)
-    head, history = fit_head(frames, HeadOptions())
+    shipped = load_head(models / 'head.npz', embedder, frames.distances, frames.sensors)
+    head, history = fit_head(frames, HeadOptions(hidden=shipped.hidden), start=shipped)
     path = out / 'head_finetuned.npz'
     head.save(path, made_by={'trainer': 'selfsup demo (the trainer node\'s fit on every frame at the end)',
                              'dataset': str(out / 'dataset.db')}, metrics=history.summary())

@@ -212,8 +212,9 @@ def load_frames(dataset: Dataset, embedder: Embedder, *, ground_truth: bool = Fa
     )
 
 
-def fit_head(frames: FrameData, options: HeadOptions) -> tuple[Head, TrainingHistory]:
-    """Train a head on ``frames`` (``train_head`` holds out time-blocked validation frames itself).
+def fit_head(frames: FrameData, options: HeadOptions, start: Head | None = None) -> tuple[Head, TrainingHistory]:
+    """Train a head on ``frames`` (``train_head`` holds out time-blocked validation frames itself),
+    fine-tuning ``start`` when given.
 
     The head's ``training['data']`` records the dataset and its last frame, so ``trained_ids`` can
     tell later which frames it saw. Raises ValueError when no frame has a known label.
@@ -222,7 +223,7 @@ def fit_head(frames: FrameData, options: HeadOptions) -> tuple[Head, TrainingHis
         raise ValueError(f'no training frame has a known label ({frames.ids.size} frames in {frames.dataset})')
     head, history = train_head(frames.embeddings, frames.labels, frames.mask, frames.stamps, options,
                                distances=frames.distances, sensors=frames.sensors,
-                               embedding_sha256=frames.embedding_sha256)
+                               embedding_sha256=frames.embedding_sha256, start=start)
     data = {'dataset': str(frames.dataset), 'last_id': int(frames.ids[-1]), 'frames': int(frames.ids.size)}
     return dataclasses.replace(head, training={**head.training, 'data': data}), history
 

@@ -84,15 +84,18 @@ class TrainingHistory:
     n_train: int = 0
     n_val: int = 0
     seconds: float = 0.0
+    start_val_loss: float = math.nan  # validation loss of the head fine-tuning started from (best_epoch -1)
 
     def summary(self) -> dict[str, Any]:
         """The JSON-ready summary stored with the head."""
-        best_val = self.val_loss[self.best_epoch] if self.val_loss else math.nan
+        kept_start = self.best_epoch < 0
+        best_val = self.start_val_loss if kept_start else (self.val_loss[self.best_epoch] if self.val_loss
+                                                           else math.nan)
         return {
             'epochs': len(self.train_loss),
             'best_epoch': self.best_epoch,
             'stopped_early': self.stopped_early,
-            'train_loss': self.train_loss[self.best_epoch] if self.train_loss else None,
+            'train_loss': self.train_loss[self.best_epoch] if self.train_loss and not kept_start else None,
             'val_loss': None if math.isnan(best_val) else best_val,
             'n_train': self.n_train,
             'n_val': self.n_val,
@@ -278,11 +281,14 @@ def train_head(
     distances: Sequence[float],
     sensors: Sequence[str],
     embedding_sha256: str = '',
+    start: Head | None = None,
 ) -> tuple[Head, TrainingHistory]:
     """Train a head on embeddings (N, E), labels (N, K, S) in {0, 1} where ``mask`` (N, K, S) is True.
 
     ``stamps`` (N,) order frames in time for the validation split. Returns the weights of the epoch
-    with the lowest validation loss (the last epoch when there is no validation data).
+    with the lowest validation loss (the last epoch when there is no validation data). With ``start``
+    the training fine-tunes that head (its weights and input standardisation); it is kept as it is
+    (``best_epoch`` -1) when no epoch improves its validation loss.
     """
     options = options or HeadOptions()
     started = time.perf_counter()
@@ -293,21 +299,33 @@ def train_head(
     train, val = train[m[train].any(1)], val[m[val].any(1)]
     if not len(train):
         raise ValueError('no training frame has a known label')
-    mean = x[train].mean(0)
-    scale = x[train].std(0)
-    scale[scale < 1e-6] = 1.0
-    x = (x - mean) / scale
     rng = np.random.default_rng(options.seed)
-    layers = _initial_layers(rng, x.shape[1], options.hidden, y[train], m[train])
+    if start is None:
+        mean = x[train].mean(0)
+        scale = x[train].std(0)
+        scale[scale < 1e-6] = 1.0
+        layers = _initial_layers(rng, x.shape[1], options.hidden, y[train], m[train])
+    else:
+        if start.embedding_size != x.shape[1] or start.layers[-1][1].size != y.shape[1] \
+                or start.hidden != options.hidden:
+            raise ValueError(f'cannot fine-tune a head of {start.embedding_size} inputs, {start.hidden} hidden and '
+                             f'{start.layers[-1][1].size} outputs with {x.shape[1]} inputs, {options.hidden} hidden '
+                             f'and {y.shape[1]} outputs')
+        mean, scale = start.mean, start.scale
+        layers = tuple((w.copy(), b.copy()) for w, b in start.layers)
+    x = (x - mean) / scale
     optimiser = _Adam(layers, options)
     history = TrainingHistory(n_train=len(train), n_val=len(val))
     best = layers
     best_loss = math.inf
+    if start is not None and len(val):
+        best_loss = history.start_val_loss = _masked_bce(_forward(layers, x[val])[-1], y[val], m[val])
+        history.best_epoch = -1
     for epoch in range(options.max_epochs):
         order = rng.permutation(train)
         total = 0.0
-        for start in range(0, len(order), options.batch_size):
-            batch = order[start : start + options.batch_size]
+        for first in range(0, len(order), options.batch_size):
+            batch = order[first : first + options.batch_size]
             loss, grads = _loss_and_grads(layers, x[batch], y[batch], m[batch])
             total += loss * m[batch].sum()
             layers = optimiser.step(layers, grads)

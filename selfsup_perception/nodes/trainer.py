@@ -80,6 +80,10 @@ class TrainerNode(Node):
         hidden = declare(self, 'hidden', 0, 'hidden units of the head (0: logistic layer)')
         max_epochs = declare(self, 'max_epochs', HeadOptions.max_epochs, 'training epochs at most (>= 1)')
         seed = declare(self, 'seed', 0, 'random seed of the head training')
+        start_head = declare(self, 'start_head', '', 'head to fine-tune first (e.g. the shipped models/head.npz) '
+                             'while head_path has none; empty: train from scratch')
+        self.fine_tune = declare(self, 'fine_tune', True, 'start each training from the head in use (true) or '
+                                 'from scratch (false)')
         self.nice = declare(self, 'nice', 10, 'niceness added to the training thread (Linux, >= 0)')
         if self.poll_period <= 0:
             raise ParameterError(f'poll_period: must be > 0, got {self.poll_period}')
@@ -106,7 +110,7 @@ class TrainerNode(Node):
                                        last_training_s='')
         self._model_publisher = self.create_publisher(String, '~/model', MODEL_QOS)
         self.create_service(Trigger, '~/train', self._on_train)
-        self.head = self._head_in_use()
+        self.head = self._head_in_use() or self._start_head(start_head)
         self._seen_id = 0
         self._new_labelled = 0
         self._train_requested = threading.Event()
@@ -129,6 +133,15 @@ class TrainerNode(Node):
             return None
         self._announce()
         return head
+
+    def _start_head(self, path: str) -> Head | None:
+        """The ``start_head`` to fine-tune until the first better head is published (not announced)."""
+        if not path:
+            return None
+        try:
+            return Head.load(path, embedder=self.embedder.card)
+        except HeadLoadError as exc:
+            raise ParameterError(f'start_head: {exc}') from exc
 
     def _trained_through(self) -> int:
         """The last frame of this dataset the head in use trained on (0: none)."""
@@ -190,7 +203,9 @@ class TrainerNode(Node):
         self.diagnostics.count('trainings')
         frames = load_frames(dataset, self.embedder)
         try:
-            head, history = fit_head(frames, self.options)
+            start = self.head if self.fine_tune and self.head is not None and \
+                self.head.hidden == self.options.hidden else None
+            head, history = fit_head(frames, self.options, start=start)
         except ValueError as exc:
             self.diagnostics.problem('training_failures', f'cannot train on {frames.ids.size} frames: {exc}')
             return

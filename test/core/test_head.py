@@ -253,3 +253,29 @@ def test_bad_training_input_is_refused() -> None:
         HeadOptions(learning_rate=0)
     with pytest.raises(ValueError, match=r'expected embeddings \(N, 24\)'):
         train_head(x, y, m, t, FAST, **OUTPUTS)[0].predict(x[:, :3])
+
+
+def test_fine_tuning_starts_from_the_given_head_and_keeps_it_when_nothing_improves():
+    rng = np.random.default_rng(3)
+    n, e, k, s = 600, 8, 2, 2
+    x = rng.normal(size=(n, e)).astype(np.float32)
+    labels = (x[:, :1, None] + 0.1 * rng.normal(size=(n, k, s)) > 0).astype(np.uint8)
+    mask = np.ones((n, k, s), bool)
+    stamps = np.arange(n, dtype=float)
+    options = HeadOptions(max_epochs=30, guard=0.0)
+    base, _ = train_head(x, labels, mask, stamps, options, distances=(0.0, 0.5), sensors=('a', 'b'))
+    frozen = replace(options, learning_rate=1e-12, max_epochs=3)
+    kept, history = train_head(x, labels, mask, stamps, frozen, distances=(0.0, 0.5), sensors=('a', 'b'),
+                               start=base)
+    assert history.best_epoch == -1
+    assert history.summary()['val_loss'] == pytest.approx(history.start_val_loss)
+    np.testing.assert_array_equal(kept.layers[0][0], base.layers[0][0])
+    np.testing.assert_array_equal(kept.mean, base.mean)
+    # On data where the other feature decides, fine-tuning moves the weights away from the start.
+    shifted = (x[:, 1:2, None] > 0).repeat(k, 1).repeat(s, 2).astype(np.uint8)
+    tuned, history = train_head(x, shifted, mask, stamps, options, distances=(0.0, 0.5), sensors=('a', 'b'),
+                                start=base)
+    assert history.best_epoch >= 0
+    assert not np.allclose(tuned.layers[0][0], base.layers[0][0])
+    with pytest.raises(ValueError, match='cannot fine-tune'):
+        train_head(x[:, :4], labels, mask, stamps, options, distances=(0.0, 0.5), sensors=('a', 'b'), start=base)

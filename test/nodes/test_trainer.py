@@ -52,7 +52,7 @@ def call_train(probe: Probe) -> str:
 
 def test_trains_on_request_writes_atomically_and_announces(ros, tmp_path, robot_config):
     write_dataset(tmp_path / 'd.db', robot_config, 150)
-    node = start(ros, tmp_path, 'retrain_after:=0')
+    node = start(ros, tmp_path, 'retrain_after:=0', 'fine_tune:=false')  # retraining from scratch: same head
     probe, announced = listen(ros)
     assert 'queued' in call_train(probe)
     assert spin_until(ros, lambda: announced, 30.0)
@@ -134,3 +134,24 @@ def test_an_unusable_head_at_head_path_is_not_the_head_in_use(ros, tmp_path, rob
     spin_until(ros, lambda: False, 0.3)
     assert not announced
     node.destroy_node()
+
+
+def test_fine_tunes_the_start_head_and_compares_against_it(ros, tmp_path, robot_config):
+    write_dataset(tmp_path / 'd.db', robot_config, 150)
+    first = start(ros, tmp_path, 'retrain_after:=0', 'max_epochs:=2')
+    probe, announced = listen(ros)
+    call_train(probe)
+    assert spin_until(ros, lambda: announced, 30.0)
+    first.destroy_node()
+    shipped = tmp_path / 'shipped.npz'
+    (tmp_path / 'heads' / 'head.npz').rename(shipped)
+    (tmp_path / 'heads' / 'head.json').rename(shipped.with_suffix('.json'))
+    tuned = start(ros, tmp_path, 'retrain_after:=0', f'start_head:={shipped}')
+    probe2, announced2 = listen(ros, 'probe2')
+    call_train(probe2)
+    assert spin_until(ros, lambda: tuned.diagnostics.counters['trainings'] == 1 and (
+        announced2 or tuned.diagnostics.counters['heads_kept']), 30.0)
+    if announced2:  # published: it beat the start head on frames neither trained on
+        card = json.loads((tmp_path / 'heads' / 'head.json').read_text())
+        assert card['metrics']['replaced_head_auc'] is not None
+        assert card['training']['best_epoch'] >= 0
