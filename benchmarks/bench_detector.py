@@ -1,8 +1,8 @@
 """Obstacle detector: per-frame overhead beyond the embedding model, and resident memory of a detector process.
 
 Overhead: the node's own ``process()`` (camera message in -> probabilities and scan published), run
-in-process on the real tiny model ``test/data/tiny_float.tflite`` with a head of the shipped layout
-(21 distances x 5 sensors); the model's own time, measured inside ``process()`` around the backend
+in-process on the shipped embedding model and head (or, before ``make models``, the tiny test model
+with a random head of the shipped layout); the model's own time, measured inside ``process()`` around the backend
 call, is subtracted frame by frame. Medians over many frames. Memory: VmRSS of a fresh process that
 imports rclpy and creates the node, next to one that creates a bare rclpy node.
 
@@ -27,13 +27,16 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / 'test' / 'data' / 'tiny_float.tflite'
+SHIPPED, SHIPPED_HEAD = ROOT / 'models' / 'embedding.tflite', ROOT / 'models' / 'head.npz'
+MODEL = SHIPPED if SHIPPED.exists() else ROOT / 'test' / 'data' / 'tiny_float.tflite'
 CONFIG = ROOT / 'config' / 'robot.yaml'
 WARMUP = 20
 
 
 def _head(directory: Path) -> Path:
-    """A logistic head with random weights, of the shipped layout, for the tiny model's embeddings."""
+    """The shipped head, else a logistic head with random weights of its layout for the tiny model."""
+    if MODEL == SHIPPED and SHIPPED_HEAD.exists():
+        return SHIPPED_HEAD
     from selfsup_perception.core.config import load_config
     from selfsup_perception.core.head import Head
     from selfsup_perception.core.modelcard import file_sha256
@@ -165,7 +168,7 @@ def main() -> None:
     print()
     print(f'Per frame, median of {args.frames} frames after {WARMUP} warm-up frames, in-process `process()` '
           f'(decode, resize, model, head, probabilities + scan published to a subscriber, overlay when subscribed); '
-          f'model: {MODEL.name} (32x32 input, 16-d embedding), head 16 -> 21 x 5.')
+          f'model: {MODEL.relative_to(ROOT)}, head of 21 distances x 5 sensors.')
     print()
     overhead(args.frames)
     print()
