@@ -1,9 +1,10 @@
 """``selfsup demo``: the closed loop on the embedded simulator, over real ROS 2 topics, with a report.
 
 Phase 1 (drive): the simulated robot wanders in a world it has never seen (an evaluation seed); the
-``labeler``, ``trainer``, ``obstacle_detector`` and ``segmenter`` nodes run in this process on a
-multi-threaded executor. The labeler labels, the trainer fine-tunes the head on the robot's own data
-and swaps it into the detector, the segmenter runs. Phase 2 (evaluate): another run in the same world
+``sim_robot``, ``labeler``, ``trainer``, ``obstacle_detector`` and ``segmenter`` nodes run as processes
+(as ``ros2 launch`` would start them) and talk over real ROS 2 topics; this process watches them. The
+labeler labels, the trainer fine-tunes the head on the robot's own data and swaps it into the detector,
+the segmenter runs. Phase 2 (evaluate): another run in the same world
 (other random turns) is recorded and labelled; the shipped head and the head fine-tuned on the robot
 are scored against the simulator's ground truth at every distance, the segmenter against its masks.
 Phase 3 writes ``report.md``, the plots and ``metrics.json`` into the output directory.
@@ -13,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
-import statistics
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -138,85 +142,85 @@ def _phase(name: str, text: str) -> None:
     print(f'[{name}] {text}', flush=True)
 
 
+NODE_MODULES = {
+    'sim_robot': 'selfsup_perception.sim.node',
+    'labeler': 'selfsup_perception.nodes.labeler',
+    'trainer': 'selfsup_perception.nodes.trainer',
+    'obstacle_detector': 'selfsup_perception.nodes.obstacle_detector',
+    'segmenter': 'selfsup_perception.nodes.segmenter',
+}
+
+
+def _start_nodes(args: argparse.Namespace, out: Path, config_path: Path, domain: int) -> dict[str, subprocess.Popen]:
+    """Every node in a process of its own (as ``ros2 launch`` would): no Python GIL shared between them."""
+    models = args.models
+    parameters = {
+        'labeler': {'dataset_path': out / 'dataset.db'},
+        'trainer': {'dataset_path': out / 'dataset.db', 'embedding_model': models / 'embedding.tflite',
+                    'head_path': out / 'head_finetuned.npz', 'start_head': models / 'head.npz',
+                    'backend': args.backend, 'retrain_after': args.retrain_after, 'poll_period': 5.0},
+        'obstacle_detector': {'embedding_model': models / 'embedding.tflite', 'head_path': models / 'head.npz',
+                              'backend': args.backend},
+        'segmenter': {'model_path': models / 'fcn8s.tflite', 'backend': args.backend},
+        'sim_robot': {'seed': args.seed, 'real_time_factor': args.real_time_factor, 'config_file': config_path},
+    }
+    environment = {**os.environ, 'ROS_DOMAIN_ID': str(domain), 'MUJOCO_GL': os.environ.get('MUJOCO_GL', 'egl')}
+    processes = {}
+    for name, values in parameters.items():
+        command = [sys.executable, '-m', NODE_MODULES[name], '--ros-args', '--params-file', str(config_path),
+                   '--log-level', 'warn']
+        for key, value in values.items():
+            command += ['-p', f'{key}:={value}']
+        log = (out / 'logs' / f'{name}.log').open('w')
+        processes[name] = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    return processes
+
+
+def _stop_nodes(processes: dict[str, subprocess.Popen]) -> None:
+    """Ctrl-C to every node (the labeler stores its pending frames), then wait for them."""
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    for name, process in processes.items():
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            _phase('drive', f'{name} did not stop; killing it')
+            process.kill()
+
+
 def drive(args: argparse.Namespace, out: Path, config_path: Path) -> dict[str, Any]:
     """Phase 1: the simulated robot and the whole pipeline on real topics, until --minutes have passed."""
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
-    from rclpy.parameter import Parameter
-
-    from selfsup_perception.nodes.labeler import LabelerNode
-    from selfsup_perception.nodes.obstacle_detector import ObstacleDetectorNode
-    from selfsup_perception.nodes.segmenter import SegmenterNode
-    from selfsup_perception.nodes.trainer import TrainerNode
-    from selfsup_perception.sim.node import SimRobotNode
+    from rclpy.executors import SingleThreadedExecutor
 
     config = load_config(config_path)
-    models = args.models
+    (out / 'logs').mkdir()
+    domain = random.randint(1, 200)
     context = rclpy.context.Context()
-    rclpy.init(context=context, domain_id=random.randint(1, 200))
-    params_file = ['--ros-args', '--params-file', str(config_path)]
-
-    def make(node_class: Any, **overrides: Any) -> Any:
-        return node_class(context=context, cli_args=params_file,
-                          parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
-
-    dataset = out / 'dataset.db'
-    nodes = []
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
-    # MuJoCo's EGL context belongs to the thread that made it: the simulator is built and stepped
-    # in a thread of its own, on its own executor.
-    sim_executor = SingleThreadedExecutor(context=context)
-    sim_ready = threading.Event()
-    sim_errors: list[BaseException] = []
-    sim_thread: threading.Thread | None = None
-
-    def simulate() -> None:
-        try:
-            node = make(SimRobotNode, seed=args.seed, real_time_factor=args.real_time_factor,
-                        config_file=str(config_path))
-        except Exception as exc:  # reported in the main thread
-            sim_errors.append(exc)
-            return
-        finally:
-            sim_ready.set()
-        try:
-            sim_executor.add_node(node)
-            sim_executor.spin()
-        finally:
-            node.destroy_node()  # in the thread that owns its rendering context
-
+    rclpy.init(context=context, domain_id=domain)
+    executor = SingleThreadedExecutor(context=context)
+    processes: dict[str, subprocess.Popen] = {}
     try:
         monitor = Monitor(context, len(config.distances), len(config.sensors), 3)
-        nodes += [
-            monitor.node,
-            make(LabelerNode, dataset_path=str(dataset)),
-            make(TrainerNode, dataset_path=str(dataset), embedding_model=str(models / 'embedding.tflite'),
-                 head_path=str(out / 'head_finetuned.npz'), start_head=str(models / 'head.npz'),
-                 backend=args.backend, retrain_after=args.retrain_after, poll_period=5.0),
-            make(ObstacleDetectorNode, embedding_model=str(models / 'embedding.tflite'),
-                 head_path=str(models / 'head.npz'), backend=args.backend),
-            make(SegmenterNode, model_path=str(models / 'fcn8s.tflite'), backend=args.backend),
-        ]
-        for node in nodes:
-            executor.add_node(node)
+        executor.add_node(monitor.node)
         threading.Thread(target=executor.spin, daemon=True).start()
-        sim_thread = threading.Thread(target=simulate, daemon=True)
-        sim_thread.start()
-        sim_ready.wait()
-        if sim_errors:
-            raise sim_errors[0]
+        processes = _start_nodes(args, out, config_path, domain)
         start = time.monotonic()
         next_print = 0.0
         live_aucs: list[tuple[float, float]] = []
         end = args.minutes * 60.0
         while monitor.sim_time < end:
             time.sleep(0.2)
+            failed = [name for name, process in processes.items() if process.poll() is not None]
+            if failed:
+                raise RuntimeError(f'{", ".join(failed)} stopped (see {out / "logs"})')
             if time.monotonic() - start > 60 + 3 * end / max(args.real_time_factor, 0.1):
                 _phase('drive', 'the simulation is far behind its clock; stopping early')
                 break
             if time.monotonic() - start < next_print:
                 continue
-            next_print = time.monotonic() - start + 5.0
+            next_print = time.monotonic() - start + 10.0
             auc = monitor.live_auc()
             if auc is not None:
                 live_aucs.append((monitor.sim_time, auc))
@@ -226,25 +230,20 @@ def drive(args: argparse.Namespace, out: Path, config_path: Path) -> dict[str, A
             _phase('drive', (
                 f'sim {monitor.sim_time:5.1f}/{end:.0f} s | frames stored {labeler.get("frames_out", "0")} '
                 f'(pending {labeler.get("pending_frames", "0")}) | trainer: {trainer.get("trainings", "0")} '
-                f'trainings, {len(monitor.heads)} heads published, val AUC {trainer.get("validation_auc", "-")} | '
+                f'trainings, {len(monitor.heads)} heads published, val AUC {trainer.get("validation_auc") or "-"} | '
                 f'detector AUC vs truth {"-" if auc is None else f"{auc:.3f}"} | '
                 f'segmenter mIoU {"-" if miou is None else f"{miou:.3f}"}'))
-        status = dict(monitor.status)
         return {
             'sim_seconds': monitor.sim_time,
             'wall_seconds': time.monotonic() - start,
             'heads_published': list(monitor.heads),
             'live_detector_auc': live_aucs,
             'live_segmentation_miou': monitor.live_miou(),
-            'diagnostics': status,
+            'diagnostics': dict(monitor.status),
         }
     finally:
-        sim_executor.shutdown(timeout_sec=5.0)
-        if sim_thread is not None:
-            sim_thread.join(timeout=10.0)
+        _stop_nodes(processes)
         executor.shutdown(timeout_sec=5.0)
-        for node in nodes:
-            node.destroy_node()  # the labeler stores its pending frames here
         rclpy.try_shutdown(context=context)
 
 
@@ -317,10 +316,6 @@ def evaluate_segmentation(args: argparse.Namespace, out: Path, eval_db: Path) ->
     if code:
         raise RuntimeError('selfsup evaluate-seg failed (see above)')
     return json.loads((report_dir / 'metrics.json').read_text())
-
-
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
 
 
 def run(args: argparse.Namespace) -> int:
