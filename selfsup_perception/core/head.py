@@ -15,7 +15,7 @@ import os
 import time
 import zipfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ class HeadOptions:
 
     hidden: int = 0
     learning_rate: float = 3e-3
+    fine_tune_learning_rate: float = 3e-4  # when training starts from a head: small steps keep what it knew
     weight_decay: float = 1e-4
     batch_size: int = 256
     max_epochs: int = 200
@@ -59,6 +60,7 @@ class HeadOptions:
         checks = {
             'hidden': self.hidden >= 0,
             'learning_rate': self.learning_rate > 0,
+            'fine_tune_learning_rate': self.fine_tune_learning_rate > 0,
             'weight_decay': self.weight_decay >= 0,
             'batch_size': self.batch_size >= 1,
             'max_epochs': self.max_epochs >= 1,
@@ -314,7 +316,8 @@ def train_head(
         mean, scale = start.mean, start.scale
         layers = tuple((w.copy(), b.copy()) for w, b in start.layers)
     x = (x - mean) / scale
-    optimiser = _Adam(layers, options)
+    optimiser = _Adam(layers, options if start is None else replace(options,
+                                                                     learning_rate=options.fine_tune_learning_rate))
     history = TrainingHistory(n_train=len(train), n_val=len(val))
     best = layers
     best_loss = math.inf

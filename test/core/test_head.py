@@ -264,7 +264,7 @@ def test_fine_tuning_starts_from_the_given_head_and_keeps_it_when_nothing_improv
     stamps = np.arange(n, dtype=float)
     options = HeadOptions(max_epochs=30, guard=0.0)
     base, _ = train_head(x, labels, mask, stamps, options, distances=(0.0, 0.5), sensors=('a', 'b'))
-    frozen = replace(options, learning_rate=1e-12, max_epochs=3)
+    frozen = replace(options, fine_tune_learning_rate=1e-12, max_epochs=3)
     kept, history = train_head(x, labels, mask, stamps, frozen, distances=(0.0, 0.5), sensors=('a', 'b'),
                                start=base)
     assert history.best_epoch == -1
