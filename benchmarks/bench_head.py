@@ -49,7 +49,7 @@ def synthetic(frames: int, size: int, seed: int = 0) -> tuple[np.ndarray, ...]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--frames', type=int, default=10_000)
-    parser.add_argument('--embedding', type=int, nargs='+', default=[1280, 2000])
+    parser.add_argument('--embedding', type=int, nargs='+', default=[2352])  # the shipped embedding
     parser.add_argument('--hidden', type=int, nargs='+', default=[0, 64])
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument(
