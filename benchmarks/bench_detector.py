@@ -150,7 +150,7 @@ def memory() -> None:
     print('| process | RSS MB | peak RSS MB |')
     print('| --- | --- | --- |')
     for kind, label in (('bare', 'python + rclpy + a bare node'),
-                        ('detector', 'python + rclpy + obstacle_detector (tiny model, TFLite)')):
+                        ('detector', f'python + rclpy + obstacle_detector ({MODEL.name}, TFLite)')):
         out = subprocess.run([sys.executable, __file__, '--rss', kind], capture_output=True, text=True, check=True)
         rss, peak = (int(v) / 1024 for v in out.stdout.split()[-2:])
         print(f'| {label} | {rss:.0f} | {peak:.0f} |')

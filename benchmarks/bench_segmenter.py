@@ -28,6 +28,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from selfsup_perception.core.images import rgb_to_raw  # noqa: E402
 from selfsup_perception.core.segmentation import CameraMount, camera_rays, intrinsics_from_hfov  # noqa: E402
+from selfsup_perception.inference import create_backend  # noqa: E402
 from selfsup_perception.nodes.segmenter import SegmenterNode  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +93,8 @@ def main() -> None:
           '(decode, resize, arg-max, masks, scan, messages, publish) minus the model\'s own time.\n')
     print('| camera input | masks at | colour + overlay subscribed | model ms | node overhead ms |')
     print('| --- | --- | --- | --- | --- |')
+    probe = create_backend('tflite', MODEL)
+    grid = 'x'.join(map(str, probe.run(np.zeros((1, *probe.input_shape), np.uint8)).shape[1:3]))
     try:
         for resolution in ('input', 'model'):
             node = SegmenterNode(context=context, cli_args=[
@@ -109,7 +112,7 @@ def main() -> None:
                             time.sleep(0.01)
                     for name, msg in inputs.items():
                         model, overhead = measure(node, msg, args.frames)
-                        print(f'| {name} | {resolution} ({"240x320" if resolution == "input" else "24x32"}) '
+                        print(f'| {name} | {resolution} ({"240x320" if resolution == "input" else grid}) '
                               f'| {"yes" if subscribed else "no"} | {model:.3f} | {overhead:.3f} |', flush=True)
             finally:
                 viewer.destroy_node()
