@@ -26,12 +26,15 @@ sysdeps:
 		|| echo "warning: could not install ignition-tools; the SDF validation tests will be skipped"; \
 	else echo "note: ignition-tools not installed (needs root + apt); the SDF validation tests will be skipped"; fi
 
+# TensorFlow (model building) and MuJoCo's EGL renderer crash when loaded in one process with rclpy
+# nodes, so the model-building tests run in a pytest process of their own.
 test: venv sysdeps
-	$(PY) -m ruff check selfsup_perception test benchmarks
-	$(PY) -m pytest -q -p no:cacheprovider --timeout=900 --durations=15
+	$(PY) -m ruff check selfsup_perception test benchmarks launch
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=900 --durations=10 --ignore=test/modelbuild
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=900 --durations=5 test/modelbuild
 
 test-fast: venv
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" --ignore=test/modelbuild
 
 lint: venv
 	$(PY) -m ruff check selfsup_perception test benchmarks
