@@ -30,6 +30,7 @@ import numpy as np
 
 from selfsup_perception.core.config import load_config
 from selfsup_perception.core.metrics import roc_auc
+from selfsup_perception.core.segmentation import IGNORE_INDEX, confusion_matrix, segmentation_scores
 from selfsup_perception.resources import package_file, robot_config
 
 PHASES = ('drive', 'evaluate', 'report')
@@ -114,9 +115,7 @@ class Monitor:
         if truth is None or (msg.height, msg.width) != truth.shape:
             return
         predicted = np.asarray(msg.data, np.uint8).reshape(truth.shape)
-        valid = (predicted < self.classes) & (truth < self.classes)
-        self.confusion += np.bincount(truth[valid].astype(np.int64) * self.classes + predicted[valid],
-                                      minlength=self.classes**2).reshape(self.classes, self.classes)
+        self.confusion += confusion_matrix(truth, predicted, self.classes, IGNORE_INDEX)
 
     def _on_diagnostics(self, msg: Any) -> None:
         for status in msg.status:
@@ -133,9 +132,7 @@ class Monitor:
         return None if np.isnan(auc) else float(auc)
 
     def live_miou(self) -> float | None:
-        c = self.confusion
-        union = c.sum(0) + c.sum(1) - np.diag(c)
-        return float(np.mean(np.diag(c)[union > 0] / union[union > 0])) if c.sum() else None
+        return segmentation_scores(self.confusion)['mean_iou']
 
 
 def _phase(name: str, text: str) -> None:

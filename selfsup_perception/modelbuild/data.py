@@ -19,8 +19,9 @@ import keras
 import numpy as np
 import yaml
 
+from selfsup_perception.core import segmentation
 from selfsup_perception.core.head import time_blocked_split
-from selfsup_perception.modelbuild.fcn import IGNORE_INDEX
+from selfsup_perception.core.segmentation import ClassList, ClassListError
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 _VOC_DIRS = (('JPEGImages', 'SegmentationClass'), ('images', 'masks'))
@@ -30,38 +31,17 @@ class DataError(ValueError):
     """Training data is missing, malformed or inconsistent; the message names the file."""
 
 
-@dataclass(frozen=True)
-class ClassList:
-    """Segmentation classes: id = position; RGB colour per class (colour masks, overlays); whether the
-    robot may drive on each (``traversable``, when the list says)."""
-
-    names: tuple[str, ...]
-    colors: tuple[tuple[int, int, int], ...]
-    ignore_index: int = IGNORE_INDEX
-    traversable: tuple[bool, ...] | None = None
-
-
 def load_classes(path: str | Path) -> ClassList:
-    """Read a class-list YAML (``config/classes_sim.yaml``): ``classes: [{name, color: [r, g, b],
-    traversable}, ...]`` (``traversable`` optional) and ``ignore_index`` (default 255)."""
+    """The class list (``core.segmentation.load_classes``), with model building's error type; a model's
+    card records the traversable flags, so they must be given for every class or for none."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding='utf-8'))
-        entries = data['classes']
-        names = tuple(str(c['name']) for c in entries)
-        colors = tuple(tuple(int(v) for v in c['color']) for c in entries)
-        ignore = int(data.get('ignore_index', IGNORE_INDEX))
-        flags = [c['traversable'] for c in entries if 'traversable' in c]
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-        raise DataError(
-            f'{path}: not a class list (classes: [{{name, color: [r, g, b]}}, ...]): {exc}'
-        ) from exc
-    if not names or len(set(names)) != len(names) or any(len(c) != 3 for c in colors):
-        raise DataError(f'{path}: class names must be unique and non-empty, colours [r, g, b]')
-    if not len(names) <= ignore <= 255:
-        raise DataError(f'{path}: ignore_index {ignore} must be >= the number of classes and <= 255')
-    if flags and (len(flags) != len(names) or not all(isinstance(f, bool) for f in flags)):
+        classes = segmentation.load_classes(path)
+    except ClassListError as exc:
+        raise DataError(str(exc)) from exc
+    entries = yaml.safe_load(Path(path).read_text(encoding='utf-8'))['classes']
+    if len({'traversable' in entry for entry in entries}) > 1:
         raise DataError(f'{path}: traversable must be true/false for every class or for none')
-    return ClassList(names, colors, ignore, tuple(flags) or None)
+    return classes
 
 
 def read_npz(path: str | Path, required: Sequence[str]) -> dict[str, np.ndarray]:

@@ -9,18 +9,18 @@ size (the FCN's weights do not depend on it).
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
 from selfsup_perception.core.modelcard import ModelCard, verify
+from selfsup_perception.core.segmentation import ClassList, confusion_matrix, segmentation_scores
 from selfsup_perception.modelbuild.backbone import recalibrate_batch_norm
 from selfsup_perception.modelbuild.data import (
     Augmentation,
     Batches,
-    ClassList,
     DataError,
     load_classes,
     load_images,
@@ -34,7 +34,6 @@ from selfsup_perception.modelbuild.training import (
     add_training_arguments,
     backbone_weights,
     fit,
-    json_number,
     spread,
 )
 
@@ -88,19 +87,10 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def segmentation_metrics(
     predicted: np.ndarray, truth: np.ndarray, num_classes: int, ignore_index: int
-) -> dict[str, float | list[float]]:
+) -> dict[str, Any]:
     """Pixel accuracy, per-class IoU and mean IoU (over classes present in truth or prediction)."""
-    valid = truth != ignore_index
-    confusion = np.bincount(
-        truth[valid].astype(np.int64) * num_classes + predicted[valid], minlength=num_classes * num_classes
-    ).reshape(num_classes, num_classes)
-    union = confusion.sum(0) + confusion.sum(1) - np.diag(confusion)
-    iou = np.where(union > 0, np.diag(confusion) / np.maximum(union, 1), np.nan)
-    return {
-        'pixel_accuracy': float(np.trace(confusion) / max(confusion.sum(), 1)),
-        'mean_iou': json_number(float(np.nanmean(iou)) if np.isfinite(iou).any() else math.nan),
-        'iou': [None if np.isnan(v) else float(v) for v in iou],
-    }
+    scores = segmentation_scores(confusion_matrix(truth, predicted, num_classes, ignore_index))
+    return {key: scores[key] for key in ('pixel_accuracy', 'mean_iou', 'iou')}
 
 
 def _card(classes: ClassList, variant: str, size: tuple[int, int], params: dict, metrics: dict) -> ModelCard:
@@ -114,7 +104,7 @@ def _card(classes: ClassList, variant: str, size: tuple[int, int], params: dict,
             'architecture_params': params,
             'class_colors': [list(c) for c in classes.colors],
             'ignore_index': classes.ignore_index,
-            'traversable': None if classes.traversable is None else list(classes.traversable),
+            'traversable': list(classes.traversable),
             'output': 'class logits (N, H, W, classes): arg-max is the class',
         },
     )
@@ -200,7 +190,7 @@ def run_export(args: argparse.Namespace) -> int:
         card.classes,
         tuple(tuple(c) for c in card.extra['class_colors']),
         card.extra['ignore_index'],
-        None if traversable is None else tuple(traversable),
+        tuple(traversable or ()),
     )
     images = load_images(args.calibration_data, size)
     metrics = {**card.metrics, 'measured_at_input_size': list(card.input_size)}

@@ -6,7 +6,6 @@ Rendering needs an OpenGL context; headless that is EGL (``MUJOCO_GL=egl``, set 
 
 from __future__ import annotations
 
-import math
 import os
 
 import mujoco
@@ -43,14 +42,6 @@ def gl_error_message(error: BaseException) -> str:
         f'{type(error).__name__}: {error}. Fix: {hint}EGL rendering needs the EGL and Mesa libraries '
         f'(Debian/Ubuntu: apt-get install libegl1 libgl1-mesa-dri; on NVIDIA the driver provides EGL).'
     )
-
-
-def camera_matrix(width: int, height: int, hfov: float) -> np.ndarray:
-    """Pinhole K (3x3) of the simulated camera: square pixels, principal point at the image centre
-    in the ROS/OpenCV convention (pixel centres at integer coordinates).
-    """
-    focal = (width / 2) / math.tan(hfov / 2)
-    return np.array([[focal, 0.0, (width - 1) / 2], [0.0, focal, (height - 1) / 2], [0.0, 0.0, 1.0]])
 
 
 class CameraRenderer:

@@ -14,9 +14,10 @@ import mujoco
 import numpy as np
 
 from selfsup_perception.core.config import LabelingConfig
+from selfsup_perception.core.segmentation import intrinsics_from_hfov
 from selfsup_perception.sim.groundtruth import obstacle_ground_truth, segmentation_lookup
 from selfsup_perception.sim.params import PHYSICS_RATE, SimParams
-from selfsup_perception.sim.render import CameraRenderer, camera_matrix
+from selfsup_perception.sim.render import CameraRenderer
 from selfsup_perception.sim.robot import (
     OdometrySample,
     Pose,
@@ -91,7 +92,7 @@ class Simulation:
         self._odometry = WheelOdometry(params.odom_noise, rngs[1])
         self._controller = WanderController(params, self.sensors, rngs[2])
         self._renderer = CameraRenderer(self.model, params, segmentation_lookup(self.model, classes), rngs[3])
-        self.camera_matrix = camera_matrix(params.camera_width, params.camera_height, params.camera_hfov)
+        self.camera_matrix = intrinsics_from_hfov(params.camera_width, params.camera_height, params.camera_hfov)
         self._rates = {
             'camera': params.camera_rate,
             'proximity': params.proximity_rate,

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from simhelpers import REPO
 
+from selfsup_perception.core.segmentation import intrinsics_from_hfov as camera_matrix
 from selfsup_perception.sim import GLUnavailableError, SimParams
-from selfsup_perception.sim.render import CameraRenderer, camera_matrix, gl_error_message
+from selfsup_perception.sim.render import CameraRenderer, gl_error_message
 
 
 def test_camera_matrix_from_the_horizontal_field_of_view() -> None:
