@@ -11,7 +11,7 @@ NODES = {
     'trainer': 'selfsup_perception.nodes.trainer:main',
     'obstacle_detector': 'selfsup_perception.nodes.obstacle_detector:main',
     'segmenter': 'selfsup_perception.nodes.segmenter:main',
-    'sim_robot': 'selfsup_perception.sim.node:main',
+    'sim_robot': 'selfsup_perception.nodes.sim_robot:main',
 }
 
 setup(

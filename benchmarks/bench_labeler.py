@@ -15,8 +15,8 @@ import numpy as np
 
 from selfsup_perception.core.config import load_config
 from selfsup_perception.core.labeling import FRAME, ODOMETRY, StreamingLabeler, label_recording, reading_labels
-from selfsup_perception.core.reference import reference_labels
-from selfsup_perception.core.synthetic import DriveSpec, synthetic_drive
+from selfsup_perception.testing.reference import reference_labels
+from selfsup_perception.testing.synthetic import DriveSpec, synthetic_drive
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 10_000

@@ -18,9 +18,8 @@ from selfsup_perception.core.config import ConfigError, LabelingConfig, SensorCo
 from selfsup_perception.core.dataset import DatasetError, DatasetWriter, FrameRecord
 from selfsup_perception.core.images import ImageError
 from selfsup_perception.core.labeling import LabelerStats, StreamingLabeler
-from selfsup_perception.core.messages import image_to_rgb, odometry_pose, sensor_value, stamp_seconds
-
-from .common import SENSOR_QOS, Diagnostics, ParameterError, declare, parameters_tree, run_node
+from selfsup_perception.nodes.common import SENSOR_QOS, Diagnostics, ParameterError, declare, parameters_tree, run_node
+from selfsup_perception.rosio.fields import image_to_rgb, odometry_pose, sensor_value, stamp_seconds
 
 DEFAULT_SENSORS = ('left', 'center_left', 'center', 'center_right', 'right')
 # Labeler statistics that mean something was wrong with the input, with the warning to log.

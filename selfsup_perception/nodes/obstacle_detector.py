@@ -30,12 +30,12 @@ from std_msgs.msg import Float32MultiArray, Header, MultiArrayDimension, MultiAr
 
 from selfsup_perception.core.head import Head, HeadLoadError
 from selfsup_perception.core.images import ImageError, rgb_to_raw
-from selfsup_perception.core.messages import image_to_rgb
 from selfsup_perception.core.obstacles import draw_overlay, nearest_obstacles, scan_layout
-from selfsup_perception.learning import load_head
 from selfsup_perception.nodes.common import SENSOR_QOS, Diagnostics, Mailbox, ParameterError, declare, run_node
 from selfsup_perception.nodes.labeler import declare_labeling_parameters
 from selfsup_perception.nodes.trainer import MODEL_QOS, declare_embedder
+from selfsup_perception.pipeline.learning import load_head
+from selfsup_perception.rosio.fields import image_to_rgb
 
 OUTPUT_DEPTH = 5
 RANGE_MARGIN = 0.01  # m past the furthest distance: a beam at that distance stays below range_max

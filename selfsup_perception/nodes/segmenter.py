@@ -20,8 +20,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan
 
 from selfsup_perception.core.images import ImageError, rgb_to_raw
-from selfsup_perception.core.messages import image_to_rgb
 from selfsup_perception.core.modelcard import ModelLoadError
+from selfsup_perception.core.resources import sim_classes
 from selfsup_perception.core.segmentation import (
     CameraMount,
     ClassList,
@@ -38,7 +38,7 @@ from selfsup_perception.core.segmentation import (
 )
 from selfsup_perception.inference import BACKEND_NAMES, BackendUnavailable, create_backend, resize_to_input
 from selfsup_perception.nodes.common import SENSOR_QOS, Diagnostics, Mailbox, ParameterError, declare, run_node
-from selfsup_perception.resources import sim_classes
+from selfsup_perception.rosio.fields import image_to_rgb
 
 OUTPUT_QOS = 2  # keep-last depth of the outputs: a late reader wants the newest mask, not a backlog
 TIMING_WINDOW = 50  # frames in the median inference/processing time on /diagnostics

@@ -24,7 +24,8 @@ from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.head import Head, HeadLoadError, HeadOptions
 from selfsup_perception.core.modelcard import ModelLoadError
 from selfsup_perception.inference import BACKEND_NAMES, BackendUnavailable
-from selfsup_perception.learning import (
+from selfsup_perception.nodes.common import Diagnostics, ParameterError, declare, run_node
+from selfsup_perception.pipeline.learning import (
     Embedder,
     fit_head,
     head_fits,
@@ -33,7 +34,6 @@ from selfsup_perception.learning import (
     update_embeddings,
     validation_index,
 )
-from selfsup_perception.nodes.common import Diagnostics, ParameterError, declare, run_node
 
 # Head announcements: the latest path stays available to subscribers that join later.
 MODEL_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,

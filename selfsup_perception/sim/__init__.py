@@ -2,7 +2,7 @@
 
 Rendering is headless by default: ``MUJOCO_GL`` is set to ``egl`` unless the environment already
 chooses a backend (it must be set before MuJoCo is first imported, hence before the imports below).
-The ROS node lives in :mod:`selfsup_perception.sim.node` (imported only when used: it needs rclpy).
+The ROS node lives in :mod:`selfsup_perception.nodes.sim_robot` (imported only when used: it needs rclpy).
 """
 
 from __future__ import annotations

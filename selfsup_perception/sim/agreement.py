@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from selfsup_perception.bag2dataset import BagError, BagTopics, connections_of, open_bag, read_recording
 from selfsup_perception.core.config import LabelingConfig
 from selfsup_perception.core.labeling import label_recording
+from selfsup_perception.rosio.bag2dataset import BagError, BagTopics, connections_of, open_bag, read_recording
 
 
 @dataclass(frozen=True)

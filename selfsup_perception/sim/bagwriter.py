@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from selfsup_perception.bagio import BagWriter
 from selfsup_perception.core.config import ConfigError, load_config
-from selfsup_perception.resources import robot_config
+from selfsup_perception.core.resources import robot_config
+from selfsup_perception.rosio.bags import BagWriter
 from selfsup_perception.sim.messages import output_messages, topic_types
 from selfsup_perception.sim.params import DESCRIPTIONS, SimParamError, SimParams
 from selfsup_perception.sim.render import GLUnavailableError

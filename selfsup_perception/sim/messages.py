@@ -1,6 +1,6 @@
 """Simulator outputs as (topic, message) pairs, for the bag writer (rosbags) and the node (rclpy) alike.
 
-Messages are built by :mod:`selfsup_perception.rosmsg` with the binding's ``MessageKit``. Topics and
+Messages are built by :mod:`selfsup_perception.rosio.messages` with the binding's ``MessageKit``. Topics and
 layouts are documented in :mod:`selfsup_perception.sim.bagwriter`.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from selfsup_perception.rosmsg import (
+from selfsup_perception.rosio.messages import (
     CAMERA_INFO,
     CLOCK,
     COMPRESSED_IMAGE,

@@ -16,8 +16,8 @@ from selfsup_perception.core.labeling import (
     label_recording,
     reading_labels,
 )
-from selfsup_perception.core.reference import reference_labels
-from selfsup_perception.core.synthetic import DriveSpec, synthetic_drive
+from selfsup_perception.testing.reference import reference_labels
+from selfsup_perception.testing.synthetic import DriveSpec, synthetic_drive
 
 
 def stream(recording: Recording, config, batch: int = 8):

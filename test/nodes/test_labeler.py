@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from drives import MessageFactory, message_exact_drive
 from ros_probe import Probe, spin_until
 
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.labeling import FRAME, ODOMETRY, label_recording
-from selfsup_perception.core.synthetic import DriveSpec
+from selfsup_perception.testing.drives import MessageFactory, message_exact_drive
+from selfsup_perception.testing.synthetic import DriveSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from drives import MessageFactory
 from ros_probe import Probe, spin_until
 
 from selfsup_perception.core.head import Head
 from selfsup_perception.core.modelcard import file_sha256
+from selfsup_perception.testing.drives import MessageFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / 'test' / 'data' / 'tiny_float.tflite'

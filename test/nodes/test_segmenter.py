@@ -12,10 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from drives import MessageFactory
 from ros_probe import Probe, spin_until
 
-from selfsup_perception.core.messages import image_to_rgb
 from selfsup_perception.core.segmentation import (
     CameraMount,
     FreeSpaceScanner,
@@ -28,6 +26,8 @@ from selfsup_perception.core.segmentation import (
 )
 from selfsup_perception.inference import create_backend, resize_to_input
 from selfsup_perception.nodes.common import Mailbox
+from selfsup_perception.rosio.fields import image_to_rgb
+from selfsup_perception.testing.drives import MessageFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / 'test' / 'data' / 'tiny_seg.tflite'

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from ros_probe import Probe, spin_until
-from test_learning import write_dataset
 
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.metrics import roc_auc
-from selfsup_perception.learning import Embedder, load_frames, load_head
+from selfsup_perception.pipeline.learning import Embedder, load_frames, load_head
+from selfsup_perception.testing.datasets import write_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / 'test' / 'data' / 'tiny_float.tflite'

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from selfsup_perception import resources
+from selfsup_perception.core import resources
 from selfsup_perception.core.config import LabelingConfig
 from selfsup_perception.sim import SimParamError, SimParams, Simulation
 from selfsup_perception.sim.params import DESCRIPTIONS

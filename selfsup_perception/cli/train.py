@@ -15,7 +15,7 @@ from selfsup_perception.core.dataset import Dataset, DatasetError
 from selfsup_perception.core.head import HeadOptions
 from selfsup_perception.core.modelcard import ModelLoadError
 from selfsup_perception.inference import BackendUnavailable
-from selfsup_perception.learning import (
+from selfsup_perception.pipeline.learning import (
     add_embedder_arguments,
     fit_head,
     load_frames,

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from selfsup_perception.core.config import ConfigError, ros_parameters
 from selfsup_perception.core.dataset import Dataset, DatasetError
 from selfsup_perception.core.modelcard import ModelLoadError, atomic_write_bytes, model_base
+from selfsup_perception.core.resources import sim_classes
 from selfsup_perception.core.segmentation import (
     IGNORE_INDEX,
     CameraMount,
@@ -41,7 +42,6 @@ from selfsup_perception.core.segmentation import (
     segmentation_scores,
 )
 from selfsup_perception.inference import BACKEND_NAMES, BackendUnavailable, create_backend, resize_to_input
-from selfsup_perception.resources import sim_classes
 
 TIMING = 'median ms per frame, batch 1: resize to the model input, inference, arg-max, resize to the truth'
 

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selfsup_perception import evaluate_cli, train_cli
+from selfsup_perception.cli import evaluate as evaluate_cli
+from selfsup_perception.cli import train as train_cli
 from selfsup_perception.core.config import LabelingConfig
-from selfsup_perception.core.dataset import Dataset, DatasetWriter, FrameRecord
+from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.head import Head, HeadLoadError, HeadOptions, time_blocked_split
 from selfsup_perception.core.metrics import roc_auc
 from selfsup_perception.core.modelcard import ModelLoadError
-from selfsup_perception.learning import (
+from selfsup_perception.pipeline.learning import (
     Embedder,
     fit_head,
     load_frames,
@@ -27,31 +28,11 @@ from selfsup_perception.learning import (
     update_embeddings,
     validation_index,
 )
+from selfsup_perception.testing.datasets import write_dataset
 
-DATA = Path(__file__).resolve().parent / 'data'
+DATA = Path(__file__).resolve().parents[1] / 'data'
 FLOAT_MODEL = DATA / 'tiny_float.tflite'
 FAST = HeadOptions(max_epochs=60, guard=0.2)  # test datasets are short: 1 s guards would eat them
-
-
-def write_dataset(path: Path, config: LabelingConfig, frames: int, *, start: int = 0, seed: int = 0,
-                  ground_truth: bool = False) -> None:
-    """Append ``frames`` frames 0.1 s apart whose labels follow the image: bright texture = obstacle.
-
-    About half of the labels are unknown; the tiny test embedder separates bright from dark easily.
-    """
-    rng = np.random.default_rng(seed)
-    shape = (len(config.distances), len(config.sensors))
-    writer = DatasetWriter(path, config, image_format='png')
-    try:
-        for i in range(start, start + frames):
-            level = rng.uniform(0, 1)
-            image = (rng.integers(0, 256, (32, 32, 3)) * level).astype(np.uint8)
-            obstacle = np.full(shape, int(level > 0.5), np.int8)
-            labels = np.where(rng.random(shape) < 0.5, obstacle, np.int8(-1))
-            writer.append(FrameRecord(stamp=0.1 * i, image=image, labels=labels,
-                                      ground_truth=obstacle.astype(np.uint8) if ground_truth else None))
-    finally:
-        writer.close()
 
 
 class CountingEmbedder(Embedder):

@@ -13,8 +13,8 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, qos_profile_sensor_data  # noqa: E402
 
+from selfsup_perception.nodes.sim_robot import SimRobotNode, main, rclpy_kit  # noqa: E402
 from selfsup_perception.sim import SimParamError  # noqa: E402
-from selfsup_perception.sim.node import SimRobotNode, main, rclpy_kit  # noqa: E402
 
 
 @pytest.fixture

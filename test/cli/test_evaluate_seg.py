@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selfsup_perception import evaluate_seg_cli
+from selfsup_perception.cli import evaluate_seg as evaluate_seg_cli
 from selfsup_perception.core.dataset import DatasetWriter, FrameRecord
 from selfsup_perception.core.segmentation import class_mask, confusion_matrix, segmentation_scores
 from selfsup_perception.inference import create_backend, resize_to_input
 
-DATA = Path(__file__).resolve().parent / 'data'
-ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parents[1] / 'data'
+ROOT = Path(__file__).resolve().parents[2]
 CODE = np.array([[220, 0, 0], [0, 220, 0], [0, 0, 220]], np.uint8)  # the test model's colours per class
 
 

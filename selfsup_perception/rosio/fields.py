@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import SensorConfig
-from .images import ImageError, decode_image, raw_to_rgb
+from selfsup_perception.core.config import SensorConfig
+from selfsup_perception.core.images import ImageError, decode_image, raw_to_rgb
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 SENSOR_TYPES = {'range': 'sensor_msgs/msg/Range', 'laser_scan': 'sensor_msgs/msg/LaserScan'}

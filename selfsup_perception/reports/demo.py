@@ -20,8 +20,8 @@ from selfsup_perception.core.config import load_config
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.modelcard import atomic_write_bytes
 from selfsup_perception.core.obstacles import draw_overlay
+from selfsup_perception.core.resources import robot_config, sim_classes
 from selfsup_perception.core.segmentation import class_mask, load_classes, overlay
-from selfsup_perception.resources import robot_config, sim_classes
 
 SHIPPED, FINETUNED = 'head_shipped', 'head_finetuned'
 STRIP_FRAMES = 6
@@ -65,7 +65,7 @@ def draw_pictures(out: Path, models: Path, backend: str) -> dict[str, str]:
     """Frames with the fine-tuned head's probabilities vs ground truth, and segmentation overlays."""
     from selfsup_perception.core.head import Head
     from selfsup_perception.inference import create_backend, resize_to_input
-    from selfsup_perception.learning import Embedder
+    from selfsup_perception.pipeline.learning import Embedder
 
     config = load_config(robot_config())
     yaws = [s.yaw for s in config.sensors]

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selfsup_perception.core import report
 from selfsup_perception.core.metrics import evaluate
+from selfsup_perception.reports import heads as report
 
 DISTANCES = (0.0, 0.25, 0.5)
 SENSORS = ('left', 'center', 'right')

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import LabelingConfig
-from .labeling import FRAME, ODOMETRY, Recording
+from selfsup_perception.core.config import LabelingConfig
+from selfsup_perception.core.labeling import FRAME, ODOMETRY, Recording
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .core.config import ConfigError, LabelingConfig, load_config
-from .core.dataset import DatasetWriter, FrameRecord
-from .core.images import ImageError
-from .core.labeling import FRAME, ODOMETRY, LabeledFrame, Recording, label_recording
-from .core.messages import (
+from selfsup_perception.core.config import ConfigError, LabelingConfig, load_config
+from selfsup_perception.core.dataset import DatasetWriter, FrameRecord
+from selfsup_perception.core.images import ImageError
+from selfsup_perception.core.labeling import FRAME, ODOMETRY, LabeledFrame, Recording, label_recording
+from selfsup_perception.rosio.fields import (
     IMAGE_TYPES,
     ODOMETRY_TYPE,
     SENSOR_TYPES,

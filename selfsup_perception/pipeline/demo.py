@@ -30,8 +30,8 @@ import numpy as np
 
 from selfsup_perception.core.config import load_config
 from selfsup_perception.core.metrics import roc_auc
+from selfsup_perception.core.resources import package_file, robot_config
 from selfsup_perception.core.segmentation import IGNORE_INDEX, confusion_matrix, segmentation_scores
-from selfsup_perception.resources import package_file, robot_config
 
 PHASES = ('drive', 'evaluate', 'report')
 
@@ -140,7 +140,7 @@ def _phase(name: str, text: str) -> None:
 
 
 NODE_MODULES = {
-    'sim_robot': 'selfsup_perception.sim.node',
+    'sim_robot': 'selfsup_perception.nodes.sim_robot',
     'labeler': 'selfsup_perception.nodes.labeler',
     'trainer': 'selfsup_perception.nodes.trainer',
     'obstacle_detector': 'selfsup_perception.nodes.obstacle_detector',
@@ -248,7 +248,7 @@ def finetune(out: Path, models: Path, backend: str) -> Path:
     """The final head: the shipped head fine-tuned on everything the robot labelled (the trainer's code)."""
     from selfsup_perception.core.dataset import Dataset
     from selfsup_perception.core.head import HeadOptions
-    from selfsup_perception.learning import Embedder, fit_head, load_frames, load_head
+    from selfsup_perception.pipeline.learning import Embedder, fit_head, load_frames, load_head
 
     embedder = Embedder.open(models / 'embedding.tflite', backend=backend)
     with Dataset(out / 'dataset.db') as dataset:
@@ -264,9 +264,9 @@ def finetune(out: Path, models: Path, backend: str) -> Path:
 
 def evaluate(args: argparse.Namespace, out: Path, config_path: Path, head: Path) -> dict[str, Any]:
     """Phase 2: a new run in the same world, scored against the simulator's ground truth."""
-    from selfsup_perception import evaluate_cli
-    from selfsup_perception.bag2dataset import bag_to_dataset
+    from selfsup_perception.cli import evaluate as evaluate_cli
     from selfsup_perception.core.dataset import Dataset
+    from selfsup_perception.rosio.bag2dataset import bag_to_dataset
     from selfsup_perception.sim.bagwriter import simulate_to_bag
 
     config = load_config(config_path)
@@ -297,7 +297,7 @@ def evaluate(args: argparse.Namespace, out: Path, config_path: Path, head: Path)
 
 
 def evaluate_segmentation(args: argparse.Namespace, out: Path, eval_db: Path) -> dict[str, Any]:
-    from selfsup_perception import evaluate_seg_cli
+    from selfsup_perception.cli import evaluate_seg as evaluate_seg_cli
     from selfsup_perception.core.dataset import Dataset
 
     npz = out / 'evaluation_segmentation.npz'
@@ -316,7 +316,7 @@ def evaluate_segmentation(args: argparse.Namespace, out: Path, eval_db: Path) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from selfsup_perception.demo_report import write_demo_report
+    from selfsup_perception.reports.demo import write_demo_report
 
     for name in ('embedding.tflite', 'head.npz', 'fcn8s.tflite'):
         if not (args.models / name).exists():

@@ -18,15 +18,15 @@ from selfsup_perception.core.dataset import Dataset, DatasetError
 from selfsup_perception.core.head import HeadOptions
 from selfsup_perception.core.metrics import evaluate
 from selfsup_perception.core.modelcard import ModelLoadError
-from selfsup_perception.core.report import write_report
 from selfsup_perception.inference import BackendUnavailable
-from selfsup_perception.learning import (
+from selfsup_perception.pipeline.learning import (
     add_embedder_arguments,
     load_frames,
     load_head,
     open_embedder,
     validation_index,
 )
+from selfsup_perception.reports.heads import write_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

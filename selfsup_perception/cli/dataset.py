@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.dataset import Dataset, DatasetError
+from selfsup_perception.core.dataset import Dataset, DatasetError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -23,9 +23,9 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
 from selfsup_perception.core.config import ConfigError, load_config
+from selfsup_perception.core.resources import robot_config
 from selfsup_perception.nodes.common import run_node
-from selfsup_perception.resources import robot_config
-from selfsup_perception.rosmsg import rclpy_kit
+from selfsup_perception.rosio.messages import rclpy_kit
 from selfsup_perception.sim.messages import (
     CLOCK_TOPIC,
     OBSTACLES_TOPIC,

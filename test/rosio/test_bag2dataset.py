@@ -4,15 +4,15 @@ import dataclasses
 
 import numpy as np
 import pytest
-from drives import message_exact_drive
 
-from selfsup_perception.bag2dataset import BagError, BagTopics, bag_to_dataset
-from selfsup_perception.bagio import BagWriter, write_recording
 from selfsup_perception.cli import main
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.labeling import label_recording
-from selfsup_perception.core.synthetic import DriveSpec
-from selfsup_perception.rosmsg import RANGE, range_message
+from selfsup_perception.rosio.bag2dataset import BagError, BagTopics, bag_to_dataset
+from selfsup_perception.rosio.bags import BagWriter, write_recording
+from selfsup_perception.rosio.messages import RANGE, range_message
+from selfsup_perception.testing.drives import message_exact_drive
+from selfsup_perception.testing.synthetic import DriveSpec
 
 
 @pytest.fixture(scope='module')

@@ -10,7 +10,7 @@ import pytest
 
 from selfsup_perception.cli import main
 
-DATA = Path(__file__).resolve().parent / 'data'
+DATA = Path(__file__).resolve().parents[1] / 'data'
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import numpy as np
 
 from selfsup_perception.core.config import load_config
 from selfsup_perception.core.dataset import Dataset
-from selfsup_perception.resources import robot_config, sim_classes
+from selfsup_perception.core.resources import robot_config, sim_classes
 
 TRAIN_SEEDS = (0, 1, 2, 3, 4, 5)
 EVAL_SEEDS = (1000, 1001)
@@ -55,7 +55,7 @@ def _cli(verb: str, *argv: str) -> None:
 
 
 def simulated_datasets(work: Path, seeds: tuple[int, ...], minutes: float, prefix: str) -> list[Path]:
-    from selfsup_perception.bag2dataset import bag_to_dataset
+    from selfsup_perception.rosio.bag2dataset import bag_to_dataset
     from selfsup_perception.sim.bagwriter import simulate_to_bag
 
     config_path = robot_config()
@@ -93,7 +93,7 @@ def segmentation_npz(datasets: list[Path], out: Path, every: int = 1) -> Path:
 def fit_shipped_head(work: Path, datasets: list[Path]) -> Path:
     """The numpy head on the pretrained embeddings of all training worlds (time-blocked validation)."""
     from selfsup_perception.core.head import HeadOptions, train_head
-    from selfsup_perception.learning import Embedder, load_frames
+    from selfsup_perception.pipeline.learning import Embedder, load_frames
 
     path = work / 'head.npz'
     if not _step('head (numpy trainer)', path):

@@ -5,19 +5,19 @@ import math
 
 import numpy as np
 import pytest
-from drives import MessageFactory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selfsup_perception.core.config import SensorConfig
 from selfsup_perception.core.images import ImageError
-from selfsup_perception.core.messages import (
+from selfsup_perception.rosio.fields import (
     image_to_rgb,
     odometry_pose,
     sensor_value,
     stamp_seconds,
     yaw_from_quaternion,
 )
+from selfsup_perception.testing.drives import MessageFactory
 
 FACTORY = MessageFactory()
 

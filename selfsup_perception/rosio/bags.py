@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from selfsup_perception.core.config import SensorConfig
-from selfsup_perception.rosmsg import (
+from selfsup_perception.rosio.messages import (
     COMPRESSED_IMAGE,
     IMAGE,
     LASER_SCAN,

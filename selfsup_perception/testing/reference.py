@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from .config import LabelingConfig
-from .labeling import UNKNOWN
+from selfsup_perception.core.config import LabelingConfig
+from selfsup_perception.core.labeling import UNKNOWN
 
 
 def _wrap(angle: float) -> float:

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from selfsup_perception import rosmsg
 from selfsup_perception.core.config import LabelingConfig, SensorConfig
 from selfsup_perception.core.labeling import ODOMETRY, Recording
-from selfsup_perception.core.messages import odometry_pose, stamp_seconds
-from selfsup_perception.core.synthetic import DriveSpec, synthetic_drive
+from selfsup_perception.rosio import messages as rosmsg
+from selfsup_perception.rosio.fields import odometry_pose, stamp_seconds
+from selfsup_perception.testing.synthetic import DriveSpec, synthetic_drive
 
 
 class MessageFactory:

@@ -1,0 +1,1 @@
+"""What tests and benchmarks share: the per-frame reference oracle of the labeling rule and synthetic drives."""
