@@ -1,18 +1,18 @@
 """ament_python package selfsup_perception (also installable with pip into a virtual environment)."""
 
+import ast
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = 'selfsup_perception'
 
-NODES = {
-    'labeler': 'selfsup_perception.nodes.labeler:main',
-    'trainer': 'selfsup_perception.nodes.trainer:main',
-    'obstacle_detector': 'selfsup_perception.nodes.obstacle_detector:main',
-    'segmenter': 'selfsup_perception.nodes.segmenter:main',
-    'sim_robot': 'selfsup_perception.nodes.sim_robot:main',
-}
+# The node table lives in the package (the demo starts the same nodes); read it without importing the package.
+_NODES_SOURCE = Path(__file__).with_name(PACKAGE) / 'nodes' / '__init__.py'
+NODES: dict[str, str] = ast.literal_eval(
+    next(node.value for node in ast.parse(_NODES_SOURCE.read_text()).body
+         if isinstance(node, ast.AnnAssign) and getattr(node.target, 'id', '') == 'NODES'))
 
 setup(
     name=PACKAGE,
@@ -59,7 +59,7 @@ setup(
     entry_points={
         'console_scripts': [
             'selfsup = selfsup_perception.cli:main',
-            *(f'{name} = {target}' for name, target in NODES.items()),
+            *(f'{name} = {module}:main' for name, module in NODES.items()),
         ],
     },
 )

@@ -8,27 +8,30 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-# verb -> (module implementing add_arguments/run, one-line help); 'module:x' means add_x_arguments/run_x.
+# verb -> (module implementing add_arguments/run, one-line help); a bare name is a module of this package
+# (selfsup_perception.cli.<name>); 'module:x' means add_x_arguments/run_x.
 # Modules load only when used, so e.g. ``selfsup dataset`` works on a robot without TensorFlow or MuJoCo.
 VERBS: dict[str, tuple[str, str]] = {
-    'demo': ('selfsup_perception.pipeline.demo', 'the closed loop on the embedded simulator, report (make demo)'),
-    'simulate': ('selfsup_perception.sim.bagwriter', 'simulate the robot in a procedural world; write a rosbag2'),
+    'demo': ('demo', 'the closed loop on the embedded simulator, with a report (make demo)'),
+    'simulate': ('simulate', 'simulate the robot in a procedural world; write a rosbag2'),
     'bag2dataset': ('selfsup_perception.rosio.bag2dataset', 'label a rosbag2 recording into a dataset'),
-    'dataset': ('selfsup_perception.cli.dataset', 'inspect or export a dataset'),
-    'train': ('selfsup_perception.cli.train', 'train the obstacle head on a dataset'),
-    'evaluate': ('selfsup_perception.cli.evaluate', 'score heads against labels and ground truth; write a report'),
-    'evaluate-seg': ('selfsup_perception.cli.evaluate_seg', 'score segmentation models side by side'),
+    'dataset': ('dataset', 'inspect or export a dataset'),
+    'train': ('train', 'train the obstacle head on a dataset'),
+    'evaluate': ('evaluate', 'score heads against labels and ground truth; write a report'),
+    'evaluate-seg': ('evaluate_seg', 'score segmentation models side by side'),
     'pretrain': ('selfsup_perception.modelbuild.pretrain', 'train + export the embedding extractor (needs [build])'),
     'train-seg': ('selfsup_perception.modelbuild.segtrain:train', 'train an FCN-32s/16s/8s (needs [build])'),
     'export-seg': ('selfsup_perception.modelbuild.segtrain:export', 'export a trained FCN (needs [build])'),
     'check-model': ('selfsup_perception.modelbuild.ops', 'list a .tflite\'s ops; fail on non-Edge-TPU ones'),
-    'make-models': ('selfsup_perception.pipeline.models', 'rebuild the shipped models from simulated worlds'),
-    'report': ('selfsup_perception.reports.heads', 'compare metrics.json files of earlier evaluations'),
+    'make-models': ('make_models', 'rebuild the shipped models from simulated worlds (make models)'),
+    'report': ('report', 'compare metrics.json files of earlier evaluations'),
 }
 
 
 def _functions(spec: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
     module_name, _, part = spec.partition(':')
+    if '.' not in module_name:
+        module_name = f'{__name__}.{module_name}'
     module = importlib.import_module(module_name)
     if part:
         return getattr(module, f'add_{part}_arguments'), getattr(module, f'run_{part}')

@@ -11,25 +11,23 @@ import argparse
 import sys
 from pathlib import Path
 
+from selfsup_perception.cli.options import add_embedder_arguments, open_embedder
 from selfsup_perception.core.dataset import Dataset, DatasetError
 from selfsup_perception.core.head import HeadOptions
 from selfsup_perception.core.modelcard import ModelLoadError
 from selfsup_perception.inference import BackendUnavailable
-from selfsup_perception.pipeline.learning import (
-    add_embedder_arguments,
-    fit_head,
-    load_frames,
-    mean_auc,
-    open_embedder,
-    validation_index,
-)
+from selfsup_perception.pipeline.heads import load_head, train_on_dataset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('dataset', type=Path, help='dataset file (labeler node or bag2dataset)')
     add_embedder_arguments(parser)
     parser.add_argument('--out', type=Path, required=True, help='head file to write (.npz, card .json beside it)')
-    parser.add_argument('--hidden', type=int, default=0, help='hidden units (0: a logistic layer)')
+    parser.add_argument('--start-head', type=Path, default=None,
+                        help='fine-tune this head (e.g. the shipped models/head.npz), as the trainer node does; '
+                             'it is kept when training does not improve on it')
+    parser.add_argument('--hidden', type=int, default=None,
+                        help='hidden units (0: a logistic layer; default: the start head\'s, else 0)')
     parser.add_argument('--seed', type=int, default=0, help='random seed (training is deterministic for it)')
     parser.add_argument('--max-epochs', type=int, default=HeadOptions.max_epochs, help='epochs at most')
 
@@ -40,21 +38,28 @@ def run(args: argparse.Namespace) -> int:
         print(f'error: --out must end in .npz, got {args.out}', file=sys.stderr)
         return 2
     try:
-        options = HeadOptions(hidden=args.hidden, seed=args.seed, max_epochs=args.max_epochs)
         embedder = open_embedder(args)
-        with Dataset(args.dataset) as dataset:
-            frames = load_frames(dataset, embedder, progress=True)
-        head, history = fit_head(frames, options)
-        index = validation_index(frames, options)
-        auc = mean_auc(head, frames, index)
+        start = None
+        if args.start_head is not None:
+            with Dataset(args.dataset) as dataset:
+                distances, sensors = dataset.distances, dataset.sensors
+            start = load_head(args.start_head, embedder, distances, sensors)
+        hidden = args.hidden if args.hidden is not None else (start.hidden if start is not None else 0)
+        if start is not None and hidden != start.hidden:
+            raise ValueError(f'--hidden {hidden} differs from the start head\'s {start.hidden} hidden units')
+        options = HeadOptions(hidden=hidden, seed=args.seed, max_epochs=args.max_epochs)
+        result = train_on_dataset(args.dataset, embedder, options, start=start, progress=True)
+        head, frames, auc = result.head, result.frames, result.validation_auc
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        head.save(args.out, made_by={'trainer': 'selfsup train', 'dataset': str(frames.dataset),
-                                     'embedding_model': embedder.description},
-                  metrics={'validation_mean_auc': auc, 'validation_frames': int(index.size)})
+        made_by = {'trainer': 'selfsup train', 'dataset': str(frames.dataset), 'embedding_model': embedder.description}
+        if args.start_head is not None:
+            made_by['start_head'] = str(args.start_head)
+        head.save(args.out, made_by=made_by,
+                  metrics={'validation_mean_auc': auc, 'validation_frames': result.validation_frames})
     except (DatasetError, ModelLoadError, BackendUnavailable, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
-    summary = history.summary()
+    summary = result.history.summary()
     kind = f'mlp with {head.hidden} hidden units' if head.hidden else 'logistic layer'
     print(f'wrote {args.out} and its card {args.out.with_suffix(".json").name}: {kind}, embedding '
           f'{head.embedding_size} -> {len(head.distances)} distances x {len(head.sensors)} sensors')

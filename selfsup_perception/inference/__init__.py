@@ -5,14 +5,23 @@ Importing this package imports no runtime; each backend imports its runtime when
 
 from selfsup_perception.core.modelcard import ModelLoadError
 from selfsup_perception.inference.base import Backend, BackendUnavailable
-from selfsup_perception.inference.factory import BACKEND_NAMES, auto_candidates, create_backend, model_file
 from selfsup_perception.inference.onnxrt import ONNXBackend
 from selfsup_perception.inference.preprocess import resize_to_input
+from selfsup_perception.inference.registry import (
+    BACKEND_NAMES,
+    BACKENDS,
+    BackendSpec,
+    auto_candidates,
+    create_backend,
+    model_file,
+)
 from selfsup_perception.inference.tflite import EdgeTPUBackend, TFLiteBackend
 
 __all__ = [
+    'BACKENDS',
     'BACKEND_NAMES',
     'Backend',
+    'BackendSpec',
     'BackendUnavailable',
     'EdgeTPUBackend',
     'ModelLoadError',

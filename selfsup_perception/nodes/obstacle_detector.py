@@ -34,7 +34,7 @@ from selfsup_perception.core.obstacles import draw_overlay, nearest_obstacles, s
 from selfsup_perception.nodes.common import SENSOR_QOS, Diagnostics, Mailbox, ParameterError, declare, run_node
 from selfsup_perception.nodes.labeler import declare_labeling_parameters
 from selfsup_perception.nodes.trainer import MODEL_QOS, declare_embedder
-from selfsup_perception.pipeline.learning import load_head
+from selfsup_perception.pipeline.heads import load_head
 from selfsup_perception.rosio.fields import image_to_rgb
 
 OUTPUT_DEPTH = 5

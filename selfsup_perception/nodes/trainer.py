@@ -24,16 +24,10 @@ from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.head import Head, HeadLoadError, HeadOptions
 from selfsup_perception.core.modelcard import ModelLoadError
 from selfsup_perception.inference import BACKEND_NAMES, BackendUnavailable
+from selfsup_perception.inference.embedder import Embedder
 from selfsup_perception.nodes.common import Diagnostics, ParameterError, declare, run_node
-from selfsup_perception.pipeline.learning import (
-    Embedder,
-    fit_head,
-    head_fits,
-    load_frames,
-    mean_auc,
-    update_embeddings,
-    validation_index,
-)
+from selfsup_perception.pipeline.frames import load_frames, update_embeddings
+from selfsup_perception.pipeline.heads import fit_head, head_fits, mean_auc, validation_index
 
 # Head announcements: the latest path stays available to subscribers that join later.
 MODEL_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,

@@ -1,4 +1,4 @@
-"""``selfsup make-models`` (``make models``): rebuild every shipped model from simulated data.
+"""Rebuild (``selfsup make-models``, ``make models``) every shipped model from simulated data.
 
 Steps, each skipped when its output already exists in ``--work`` (so an interrupted run resumes):
 simulate the training worlds, label them (``bag2dataset``), pretrain and export the embedding
@@ -10,16 +10,21 @@ they are. Needs the ``build`` and ``sim`` extras.
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from selfsup_perception.core.config import load_config
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.resources import robot_config, sim_classes
+from selfsup_perception.inference.embedder import Embedder
+from selfsup_perception.pipeline.heads import score_heads
+from selfsup_perception.pipeline.segmentation import SegEvaluationOptions, evaluate_models, load_data
+from selfsup_perception.reports.heads import write_report as write_head_report
+from selfsup_perception.reports.segmentation import write_report as write_seg_report
 
 TRAIN_SEEDS = (0, 1, 2, 3, 4, 5)
 EVAL_SEEDS = (1000, 1001)
@@ -28,13 +33,16 @@ CAMERA = (120, 160)
 BENCHMARK_SIZE = (240, 320)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--out', type=Path, default=Path('models'), help='where the shipped models go')
-    parser.add_argument('--work', type=Path, default=Path('build/models'), help='bags, datasets, checkpoints')
-    parser.add_argument('--minutes', type=float, default=3.0, help='simulated minutes per training world')
-    parser.add_argument('--eval-minutes', type=float, default=2.0, help='simulated minutes per evaluation world')
-    parser.add_argument('--epochs', type=int, default=12, help='epochs at most (early stopping)')
-    parser.add_argument('--seg-epochs', type=int, default=8, help='epochs at most for each FCN')
+@dataclass(frozen=True)
+class MakeModelsOptions:
+    """Where the models go, where the intermediate files are kept, and the training budget."""
+
+    out: Path = Path('models')
+    work: Path = Path('build/models')
+    minutes: float = 3.0
+    eval_minutes: float = 2.0
+    epochs: int = 12
+    seg_epochs: int = 8
 
 
 def _step(name: str, output: Path) -> bool:
@@ -93,7 +101,8 @@ def segmentation_npz(datasets: list[Path], out: Path, every: int = 1) -> Path:
 def fit_shipped_head(work: Path, datasets: list[Path]) -> Path:
     """The numpy head on the pretrained embeddings of all training worlds (time-blocked validation)."""
     from selfsup_perception.core.head import HeadOptions, train_head
-    from selfsup_perception.pipeline.learning import Embedder, load_frames
+    from selfsup_perception.inference.embedder import Embedder
+    from selfsup_perception.pipeline.frames import load_frames
 
     path = work / 'head.npz'
     if not _step('head (numpy trainer)', path):
@@ -114,14 +123,15 @@ def fit_shipped_head(work: Path, datasets: list[Path]) -> Path:
     return path
 
 
-def run(args: argparse.Namespace) -> int:
-    work, out = args.work, args.out
+def make_models(options: MakeModelsOptions) -> int:
+    """Every step (each skipped when its output exists); the shipped files are copied into ``options.out``."""
+    work = options.work
     work.mkdir(parents=True, exist_ok=True)
-    train = simulated_datasets(work, TRAIN_SEEDS, args.minutes, 'train')
-    evaluation = simulated_datasets(work, EVAL_SEEDS, args.eval_minutes, 'eval')
+    train = simulated_datasets(work, TRAIN_SEEDS, options.minutes, 'train')
+    evaluation = simulated_datasets(work, EVAL_SEEDS, options.eval_minutes, 'eval')
     if _step('pretrain embedding', work / 'embedding.tflite'):
         _cli('pretrain', *map(str, train), '--out', str(work), '--name', 'embedding', '--input-size',
-             *map(str, CAMERA), '--epochs', str(args.epochs), '--patience', '3', '--hflip')
+             *map(str, CAMERA), '--epochs', str(options.epochs), '--patience', '3', '--hflip')
     fit_shipped_head(work, train)
     seg_train = segmentation_npz(train, work / 'segmentation_train.npz', every=2)
     seg_eval = segmentation_npz(evaluation, work / 'segmentation_eval.npz')
@@ -129,25 +139,32 @@ def run(args: argparse.Namespace) -> int:
     for variant in VARIANTS:
         if _step(f'train {variant}', work / f'{variant}.tflite'):
             _cli('train-seg', str(seg_train), '--classes', str(classes), '--variant', variant, '--out', str(work),
-                 '--input-size', *map(str, CAMERA), '--epochs', str(args.seg_epochs), '--patience', '3')
+                 '--input-size', *map(str, CAMERA), '--epochs', str(options.seg_epochs), '--patience', '3')
         sized = f'{variant}_{BENCHMARK_SIZE[0]}x{BENCHMARK_SIZE[1]}'
         if _step(f'export {variant} at {BENCHMARK_SIZE}', work / f'{sized}.tflite'):
             _cli('export-seg', str(work / f'{variant}.keras'), '--calibration-data', str(seg_train),
                  '--input-size', *map(str, BENCHMARK_SIZE), '--out', str(work), '--name', sized)
-    if _step('segmentation evaluation', work / 'segmentation_report' / 'metrics.json'):
-        _cli('evaluate-seg', '--models', *(str(work / f'{v}.tflite') for v in VARIANTS), '--data', str(seg_eval),
-             '--report', str(work / 'segmentation_report'), '--backend', 'tflite',
-             '--camera-config', str(robot_config()),
-             '--title', f'FCN variants on evaluation worlds {", ".join(map(str, EVAL_SEEDS))}')
-    if _step('obstacle evaluation', work / 'obstacle_report' / 'metrics.json'):
-        _cli('evaluate', str(evaluation[0]), '--embedding', str(work / 'embedding.tflite'), '--backend', 'tflite',
-             '--head', str(work / 'head.npz'), '--report', str(work / 'obstacle_report'),
-             '--title', f'Shipped head on evaluation world {EVAL_SEEDS[0]}: ROC AUC')
-    ship(work, out)
+    segmentation = evaluate_segmentation(work, seg_eval)
+    embedder = Embedder.open(work / 'embedding.tflite', 'tflite')
+    scores = score_heads(evaluation[0], embedder, [work / 'head.npz'], progress=True)
+    write_head_report(work / 'obstacle_report', scores.labels, ground_truth=scores.ground_truth,
+                      title=f'Shipped head on evaluation world {EVAL_SEEDS[0]}: ROC AUC')
+    ship(work, options.out, segmentation, scores.ground_truth)
     return 0
 
 
-def ship(work: Path, out: Path) -> None:
+def evaluate_segmentation(work: Path, data: Path) -> dict[str, Any]:
+    """FCN-32s/16s/8s side by side on the evaluation worlds, with the free-space scan; report in ``work``."""
+    images, truth = load_data(data)
+    options = SegEvaluationOptions(models=[work / f'{v}.tflite' for v in VARIANTS], backend='tflite',
+                                   camera_config=robot_config(),
+                                   title=f'FCN variants on evaluation worlds {", ".join(map(str, EVAL_SEEDS))}')
+    document = evaluate_models(options, images, truth, data)
+    write_seg_report(work / 'segmentation_report', document)
+    return document
+
+
+def ship(work: Path, out: Path, segmentation: dict[str, Any], obstacles_truth: dict[str, Any]) -> None:
     """Copy the shipped files into ``out`` and write its README from the reports."""
     out.mkdir(parents=True, exist_ok=True)
     names = ['embedding.tflite', 'embedding.onnx', 'embedding.json', 'head.npz', 'head.json',
@@ -155,9 +172,7 @@ def ship(work: Path, out: Path) -> None:
              'fcn8s_240x320.json']
     for name in names:
         shutil.copy(work / name, out / name)
-    segmentation = json.loads((work / 'segmentation_report' / 'metrics.json').read_text())
-    obstacles = json.loads((work / 'obstacle_report' / 'metrics.json').read_text())
-    gt = next(iter(obstacles['ground_truth'].values()), None)
+    gt = next(iter(obstacles_truth.values()), None)
     lines = [
         '# Shipped models',
         '',

@@ -6,12 +6,11 @@ Reads what the demo's phases left in the output directory (the robot's dataset, 
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -25,6 +24,14 @@ from selfsup_perception.core.segmentation import class_mask, load_classes, overl
 
 SHIPPED, FINETUNED = 'head_shipped', 'head_finetuned'
 STRIP_FRAMES = 6
+
+
+class DemoRun(Protocol):
+    """What the report needs to know of the demo's options."""
+
+    seed: int
+    models: Path
+    backend: str
 
 
 def _labels_per_distance(dataset_path: Path) -> dict[str, Any]:
@@ -65,7 +72,7 @@ def draw_pictures(out: Path, models: Path, backend: str) -> dict[str, str]:
     """Frames with the fine-tuned head's probabilities vs ground truth, and segmentation overlays."""
     from selfsup_perception.core.head import Head
     from selfsup_perception.inference import create_backend, resize_to_input
-    from selfsup_perception.pipeline.learning import Embedder
+    from selfsup_perception.inference.embedder import Embedder
 
     config = load_config(robot_config())
     yaws = [s.yaw for s in config.sensors]
@@ -103,9 +110,9 @@ def _cell(value: Any, digits: int = 3) -> str:
     return '–' if value is None else f'{value:.{digits}f}'
 
 
-def write_demo_report(out: Path, args: argparse.Namespace, live: dict[str, Any], evaluation: dict[str, Any],
+def write_demo_report(out: Path, run: DemoRun, live: dict[str, Any], evaluation: dict[str, Any],
                       seconds: float) -> None:
-    """report.md + metrics.json + PNGs in ``out``."""
+    """report.md + metrics.json + PNGs in ``out`` for the demo ``run`` (world seed, models, backend)."""
     obstacles = evaluation['obstacles']
     truth = obstacles.get('ground_truth', {})
     shipped, finetuned = truth.get(SHIPPED), truth.get(FINETUNED)
@@ -114,14 +121,14 @@ def write_demo_report(out: Path, args: argparse.Namespace, live: dict[str, Any],
     shutil.copy(evaluation_dir / 'auc_vs_distance.png', out / 'auc_vs_distance.png')
     heatmaps = sorted(evaluation_dir.glob('heatmap_*finetuned*ground*.png')) or sorted(evaluation_dir.glob('heatmap_*'))
     shutil.copy(heatmaps[0], out / 'auc_heatmap.png')
-    pictures = draw_pictures(out, args.models, args.backend)
+    pictures = draw_pictures(out, run.models, run.backend)
     segmentation = evaluation['segmentation']
     seg_model = next(iter(segmentation['models'].values())) if 'models' in segmentation else segmentation
     diagnostics = live['diagnostics']
     timings = {node: {k: diagnostics.get(node, {}).get(k) for k in ('inference_ms', 'processing_ms')}
                for node in ('obstacle_detector', 'segmenter')}
     metrics = {
-        'world_seed': args.seed,
+        'world_seed': run.seed,
         'drive': {k: live[k] for k in ('sim_seconds', 'wall_seconds', 'heads_published', 'live_detector_auc',
                                        'live_segmentation_miou')},
         'labels_collected': labels,
@@ -129,21 +136,21 @@ def write_demo_report(out: Path, args: argparse.Namespace, live: dict[str, Any],
         'obstacle_auc_vs_ground_truth': {'shipped': shipped, 'finetuned': finetuned},
         'segmentation': segmentation,
         'timings_ms': timings,
-        'backend': args.backend,
+        'backend': run.backend,
         'demo_wall_seconds': seconds,
         'machine': f'{platform.processor() or platform.machine()}, Python {platform.python_version()}',
     }
     atomic_write_bytes(out / 'metrics.json', (json.dumps(metrics, indent=1) + '\n').encode())
     lines = [
-        f'# selfsup_perception demo: world {args.seed}',
+        f'# selfsup_perception demo: world {run.seed}',
         '',
-        f'The simulated robot drove {live["sim_seconds"]:.0f} s in world {args.seed}, which no model saw in '
+        f'The simulated robot drove {live["sim_seconds"]:.0f} s in world {run.seed}, which no model saw in '
         f'training ({live["wall_seconds"]:.0f} s wall clock), labelled its own camera frames with its proximity '
         f'sensors, and fine-tuned the obstacle head on them ({len(live["heads_published"])} heads published by '
         f'the trainer during the drive; the final head is refitted on all {labels["frames"]} frames). Both heads '
         f'were then scored on another run in the same world ({evaluation["frames"]} frames) against the '
         'simulator\'s ground truth, at every frame and distance, not only where the robot drove. '
-        f'Backend: `{args.backend}`. Whole demo: {seconds / 60:.1f} min.',
+        f'Backend: `{run.backend}`. Whole demo: {seconds / 60:.1f} min.',
         '',
         '![AUC vs distance](auc_vs_distance.png)',
         '',

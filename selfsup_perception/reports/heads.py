@@ -7,7 +7,6 @@ object API (no pyplot, no global backend switch), so this runs headless inside a
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -165,31 +164,6 @@ def load_report(path: str | os.PathLike[str]) -> tuple[dict[str, Metrics], dict[
         return dict(document['runs']), dict(document.get('ground_truth', {})), str(document.get('title', ''))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f'{path} is not a metrics.json written by a report: {exc}') from exc
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``selfsup report``: redraw a report from one or more metrics.json files (e.g. to compare heads)."""
-    parser.add_argument('metrics', nargs='+', type=Path, help='metrics.json files of earlier reports')
-    parser.add_argument('--out', type=Path, required=True, help='directory for the combined report')
-    parser.add_argument('--title', default=None, help="plot and summary title (default: the first file's)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Merge the runs of every file (names must differ) and write the report; 0 on success."""
-    runs: dict[str, Metrics] = {}
-    truth: dict[str, Metrics] = {}
-    titles = []
-    for path in args.metrics:
-        more_runs, more_truth, title = load_report(path)
-        clash = (runs.keys() & more_runs.keys()) | (truth.keys() & more_truth.keys())
-        if clash:
-            raise ValueError(f'{path}: run names {sorted(clash)} appear in more than one file')
-        runs.update(more_runs)
-        truth.update(more_truth)
-        titles.append(title)
-    paths = write_report(args.out, runs, ground_truth=truth, title=args.title or titles[0] or 'ROC AUC')
-    print('\n'.join(str(p) for p in paths.values()))
-    return 0
 
 
 def _save(figure: Figure, path: Path) -> None:

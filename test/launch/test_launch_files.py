@@ -8,12 +8,14 @@ parameter it sets must be declared by the real node (instantiated here with rclp
 
 from __future__ import annotations
 
-import ast
+import importlib.metadata
 import importlib.util
 from pathlib import Path
 
 import pytest
 from fake_launch import load_launch_description, walk
+
+from selfsup_perception.nodes import NODES
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = sorted((ROOT / 'launch').glob('*.launch.py'))
@@ -21,12 +23,11 @@ DATA = ROOT / 'test' / 'data'
 
 
 def console_scripts() -> dict[str, str]:
-    """name -> 'module:function' of setup.py's console scripts (read without running setup())."""
-    tree = ast.parse((ROOT / 'setup.py').read_text())
-    nodes = next(n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
-                 and any(isinstance(t, ast.Name) and t.id == 'NODES' for t in n.targets))
-    scripts = ast.literal_eval(nodes)
-    scripts['selfsup'] = 'selfsup_perception.cli:main'
+    """name -> 'module:function' of the package's console scripts, as installed (setup.py reads ``NODES``)."""
+    scripts = {e.name: e.value for e in importlib.metadata.entry_points(group='console_scripts')
+               if e.dist is not None and e.dist.name.replace('-', '_') == 'selfsup_perception'}
+    assert scripts == {'selfsup': 'selfsup_perception.cli:main', **{n: f'{m}:main' for n, m in NODES.items()}}, \
+        're-install the package (make venv): its console scripts differ from selfsup_perception.nodes.NODES'
     return scripts
 
 

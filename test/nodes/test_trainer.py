@@ -10,7 +10,9 @@ from ros_probe import Probe, spin_until
 
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.metrics import roc_auc
-from selfsup_perception.pipeline.learning import Embedder, load_frames, load_head
+from selfsup_perception.inference.embedder import Embedder
+from selfsup_perception.pipeline.frames import load_frames
+from selfsup_perception.pipeline.heads import load_head
 from selfsup_perception.testing.datasets import write_dataset
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,16 +18,9 @@ from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.head import Head, HeadLoadError, HeadOptions, time_blocked_split
 from selfsup_perception.core.metrics import roc_auc
 from selfsup_perception.core.modelcard import ModelLoadError
-from selfsup_perception.pipeline.learning import (
-    Embedder,
-    fit_head,
-    load_frames,
-    load_head,
-    mean_auc,
-    trained_ids,
-    update_embeddings,
-    validation_index,
-)
+from selfsup_perception.inference.embedder import Embedder
+from selfsup_perception.pipeline.frames import load_frames, update_embeddings
+from selfsup_perception.pipeline.heads import fit_head, load_head, mean_auc, trained_ids, validation_index
 from selfsup_perception.testing.datasets import write_dataset
 
 DATA = Path(__file__).resolve().parents[1] / 'data'

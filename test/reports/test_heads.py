@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from selfsup_perception.cli import report as report_cli
 from selfsup_perception.core.metrics import evaluate
 from selfsup_perception.reports import heads as report
 
@@ -71,17 +72,17 @@ def test_cli_merges_earlier_reports(tmp_path: Path) -> None:
     report.write_report(tmp_path / 'a', {'shipped head': metrics(0)}, title='first')
     report.write_report(tmp_path / 'b', {'fine-tuned': metrics(1)})
     parser = argparse.ArgumentParser()
-    report.add_arguments(parser)
+    report_cli.add_arguments(parser)
     args = parser.parse_args(
         [str(tmp_path / 'a/metrics.json'), str(tmp_path / 'b/metrics.json'), '--out', str(tmp_path / 'c')]
     )
-    assert report.run(args) == 0
+    assert report_cli.run(args) == 0
     merged = json.loads((tmp_path / 'c/metrics.json').read_text())
     assert list(merged['runs']) == ['shipped head', 'fine-tuned']
     assert merged['title'] == 'first'
     clash = parser.parse_args([str(tmp_path / 'a/metrics.json')] * 2 + ['--out', str(tmp_path / 'd')])
     with pytest.raises(ValueError, match='more than one file'):
-        report.run(clash)
+        report_cli.run(clash)
     (tmp_path / 'bad.json').write_text('{"title": "x"}')
     with pytest.raises(ValueError, match='not a metrics.json'):
         report.load_report(tmp_path / 'bad.json')

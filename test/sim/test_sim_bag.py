@@ -13,9 +13,9 @@ from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 from simhelpers import CONFIG_PATH
 
+from selfsup_perception.cli.simulate import add_arguments, run
 from selfsup_perception.core.segmentation import intrinsics_from_hfov as camera_matrix
 from selfsup_perception.sim import simulate_to_bag
-from selfsup_perception.sim.bagwriter import add_arguments, run
 
 TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
 
