@@ -49,7 +49,7 @@ class SensorConfig:
 
 @dataclass(frozen=True)
 class LabelingConfig:
-    """The labeling rule's parameters (DESIGN.md, 'The labeling rule'); lengths in m, times in s."""
+    """The labeling rule's parameters (docs/architecture.md, 'The obstacle labeling rule'); lengths in m, times in s."""
 
     sensors: tuple[SensorConfig, ...]
     distances: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(21))

@@ -1,4 +1,4 @@
-"""The self-supervised labeling rule (DESIGN.md) and its two drivers: streaming and offline.
+"""The self-supervised labeling rule (docs/architecture.md) and its two drivers: streaming and offline.
 
 ``label_frames`` is the one implementation of the rule: for each frame and each (distance,
 sensor) the label of the earliest future reading taken where the frame's robot stood that far

@@ -1,6 +1,6 @@
 """Stand-ins for ``launch``/``launch_ros`` that record what a launch file asks for.
 
-``launch`` cannot be installed here (NOTES.md), so the tests import each launch file with these
+``launch`` is not on PyPI (the README says so), so the tests import each launch file with these
 modules in ``sys.modules`` and check the recorded actions: executables, parameter files,
 parameter names, remappings and included files. Where the real ``launch_ros`` is importable,
 the tests run the launch files for real instead.

@@ -148,7 +148,7 @@ def _flatten(tree: dict, prefix: str = ''):
 
 def test_real_launch_when_available():
     if importlib.util.find_spec('launch_ros') is None:
-        pytest.skip('launch_ros is not installable here (NOTES.md): checked with recording stand-ins above')
+        pytest.skip('launch_ros is not installable from PyPI: checked with recording stand-ins above')
     from launch import LaunchDescription
 
     for path in LAUNCH_FILES:
