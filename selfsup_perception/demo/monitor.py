@@ -45,12 +45,15 @@ class Monitor:
         n.create_subscription(Float32MultiArray, '/obstacle_detector/probabilities', self._on_probabilities, 50)
         n.create_subscription(LaserScan, '/obstacle_detector/scan', self._on_scan, 50)
         n.create_subscription(Image, '/segmenter/class_mask', self._on_class_mask, SENSOR_QOS)
-        n.create_subscription(String, '/trainer/model', lambda m: self.heads.append(m.data), MODEL_QOS)
+        n.create_subscription(String, '/trainer/model', self._on_model, MODEL_QOS)
         n.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
+
+    def _on_model(self, msg: Any) -> None:
+        self.heads.append(str(msg.data))
 
     @staticmethod
     def _stamp(msg: Any) -> float:
-        return round(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, 6)
+        return round(float(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9), 6)
 
     def _on_clock(self, msg: Any) -> None:
         self.sim_time = msg.clock.sec + msg.clock.nanosec * 1e-9
@@ -96,4 +99,5 @@ class Monitor:
         return None if np.isnan(auc) else float(auc)
 
     def live_miou(self) -> float | None:
-        return segmentation_scores(self.confusion)['mean_iou']
+        miou: float | None = segmentation_scores(self.confusion)['mean_iou']
+        return miou

@@ -58,10 +58,11 @@ def _phase(name: str, text: str) -> None:
     print(f'[{name}] {text}', flush=True)
 
 
-def _start_nodes(options: DemoOptions, out: Path, config_path: Path, domain: int) -> dict[str, subprocess.Popen]:
+def _start_nodes(options: DemoOptions, out: Path, config_path: Path,
+                 domain: int) -> dict[str, subprocess.Popen[bytes]]:
     """Every node in a process of its own (as ``ros2 launch`` would): no Python GIL shared between them."""
     models = options.models
-    parameters = {
+    parameters: dict[str, dict[str, object]] = {
         'labeler': {'dataset_path': out / 'dataset.db'},
         'trainer': {'dataset_path': out / 'dataset.db', 'embedding_model': models / 'embedding.tflite',
                     'head_path': out / 'head_finetuned.npz', 'start_head': models / 'head.npz',
@@ -83,7 +84,7 @@ def _start_nodes(options: DemoOptions, out: Path, config_path: Path, domain: int
     return processes
 
 
-def _stop_nodes(processes: dict[str, subprocess.Popen]) -> None:
+def _stop_nodes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
     """Ctrl-C to every node (the labeler stores its pending frames), then wait for them."""
     for process in processes.values():
         if process.poll() is None:
@@ -100,6 +101,7 @@ def drive(options: DemoOptions, out: Path, config_path: Path) -> dict[str, Any]:
     """Phase 1: the simulated robot and the whole pipeline on real topics, until --minutes have passed."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+    from rclpy.utilities import try_shutdown
 
     config = load_config(config_path)
     (out / 'logs').mkdir()
@@ -107,7 +109,7 @@ def drive(options: DemoOptions, out: Path, config_path: Path) -> dict[str, Any]:
     context = rclpy.context.Context()
     rclpy.init(context=context, domain_id=domain)
     executor = SingleThreadedExecutor(context=context)
-    processes: dict[str, subprocess.Popen] = {}
+    processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         monitor = Monitor(context, len(config.distances), len(config.sensors), 3)
         executor.add_node(monitor.node)
@@ -151,7 +153,7 @@ def drive(options: DemoOptions, out: Path, config_path: Path) -> dict[str, Any]:
     finally:
         _stop_nodes(processes)
         executor.shutdown(timeout_sec=5.0)
-        rclpy.try_shutdown(context=context)
+        try_shutdown(context=context)
 
 
 def finetune(out: Path, models: Path, backend: str) -> Path:

@@ -61,7 +61,8 @@ def trained_ids(head: Head, frames: FrameData) -> np.ndarray:
     had = frames.ids <= last_id
     train, _ = time_blocked_split(frames.stamps[had], options.validation_fraction, options.validation_blocks,
                                   options.guard)
-    return frames.ids[had][train]
+    ids: np.ndarray = frames.ids[had][train]
+    return ids
 
 
 def validation_index(frames: FrameData, options: HeadOptions, heads: Sequence[Head] = ()) -> np.ndarray:
@@ -80,11 +81,12 @@ def mean_auc(head: Head, frames: FrameData, index: np.ndarray) -> float | None:
     if not index.size:
         return None
     probs = head.predict(frames.embeddings[index])
-    return evaluate(probs, frames.labels[index], frames.mask[index], distances=frames.distances,
-                    sensors=frames.sensors, n_bootstrap=0)['mean_auc']
+    auc: float | None = evaluate(probs, frames.labels[index], frames.mask[index], distances=frames.distances,
+                                 sensors=frames.sensors, n_bootstrap=0)['mean_auc']
+    return auc
 
 
-def load_head(path: str | os.PathLike[str], embedder: Embedder, distances: Sequence[float],
+def load_head(path: str | os.PathLike[str], embedder: Embedder, distances: Sequence[float] | np.ndarray,
               sensors: Sequence[str]) -> Head:
     """``Head.load`` checked against ``embedder`` and the (distances, sensors) it must output.
 
@@ -97,7 +99,7 @@ def load_head(path: str | os.PathLike[str], embedder: Embedder, distances: Seque
     return head
 
 
-def head_fits(head: Head, distances: Sequence[float], sensors: Sequence[str]) -> bool:
+def head_fits(head: Head, distances: Sequence[float] | np.ndarray, sensors: Sequence[str]) -> bool:
     """Whether ``head`` outputs exactly these distances x sensors."""
     return head.sensors == tuple(sensors) and len(head.distances) == len(distances) and \
         bool(np.allclose(head.distances, distances, atol=1e-6))
@@ -114,7 +116,7 @@ class TrainedHead:
     validation_frames: int
 
 
-def train_on_dataset(dataset_path: str | os.PathLike[str], embedder: Embedder, options: HeadOptions, *,
+def train_on_dataset(dataset_path: Path, embedder: Embedder, options: HeadOptions, *,
                      start: Head | None = None, progress: bool = False) -> TrainedHead:
     """Embed (cache) every frame of the dataset and fit a head on it, fine-tuning ``start`` when given.
 
@@ -139,7 +141,7 @@ class HeadScores:
     frames: FrameData
 
 
-def score_heads(dataset_path: str | os.PathLike[str], embedder: Embedder, head_paths: Sequence[Path], *,
+def score_heads(dataset_path: Path, embedder: Embedder, head_paths: Sequence[Path], *,
                 validation_only: bool = False, n_bootstrap: int = 1000, block: int = 10, seed: int = 0,
                 progress: bool = False) -> HeadScores:
     """ROC AUC per (distance, sensor) with bootstrap intervals of each head on the dataset's frames.

@@ -171,6 +171,8 @@ def evaluate_model(
         if free_space is not None:
             hits, count = scan_agreement(free_space.scan(labels), free_space.scan(predicted))
             close, judged = close + hits, judged + count
+    if confusion is None:
+        raise EvaluationError('no frames to score')
     result = {**segmentation_scores(confusion, names), 'ms_per_frame': 1000 * statistics.median(seconds)}
     if free_space is not None:
         result['free_space'] = {'beams_judged': judged, 'beams_within_10_percent': close,

@@ -29,9 +29,12 @@ STRIP_FRAMES = 6
 class DemoRun(Protocol):
     """What the report needs to know of the demo's options."""
 
-    seed: int
-    models: Path
-    backend: str
+    @property
+    def seed(self) -> int: ...
+    @property
+    def models(self) -> Path: ...
+    @property
+    def backend(self) -> str: ...
 
 
 def _labels_per_distance(dataset_path: Path) -> dict[str, Any]:
@@ -48,7 +51,8 @@ def _frames_for_strip(truth: np.ndarray, count: int) -> np.ndarray:
     """Evaluation frames spread over the run, preferring ones with obstacles ahead."""
     with_obstacles = np.flatnonzero(truth.reshape(len(truth), -1).any(axis=1))
     pool = with_obstacles if with_obstacles.size >= count else np.arange(len(truth))
-    return pool[np.linspace(0, pool.size - 1, count).astype(int)]
+    chosen: np.ndarray = pool[np.linspace(0, pool.size - 1, count).astype(int)]
+    return chosen
 
 
 def _strip(rows: list[list[np.ndarray]], titles: list[str], scale: int = 2) -> np.ndarray:
