@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import multiprocessing
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -33,7 +35,7 @@ from tqdm import tqdm
 from selfsup_perception.core.config import load_config
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.head import HeadOptions
-from selfsup_perception.core.modelcard import file_sha256
+from selfsup_perception.core.modelcard import atomic_write_bytes, file_sha256
 from selfsup_perception.core.resources import package_file, robot_config, sim_classes
 from selfsup_perception.core.segmentation import load_classes, segmentation_scores
 from selfsup_perception.inference.embedder import Embedder
@@ -61,7 +63,7 @@ Scores = dict[str, dict[str, float | None]]  # entry -> metric -> value (None: u
 
 
 def default_workers() -> int:
-    """One worker per core, at most 2 (each world needs about 1 GB of memory)."""
+    """One worker per core, at most 2 (the 2-core machine the benchmark is sized for)."""
     return min(os.cpu_count() or 1, 2)
 
 
@@ -249,25 +251,40 @@ def dataset_code_digest() -> str:
     return digest.hexdigest()[:12]
 
 
-def simulated_dataset(folder: Path, seed: int, run: int, minutes: float) -> Path:
-    """The labelled dataset of ``minutes`` simulated minutes of run ``run`` in world ``seed``: made once, kept
-    in ``folder`` (moved into place when complete, so an interrupted run leaves no half dataset)."""
+def simulated_dataset(folder: Path, seed: int, run: int, minutes: float) -> tuple[Path, dict[str, Any]]:
+    """The labelled dataset of ``minutes`` simulated minutes of run ``run`` in world ``seed``, made once and kept
+    in ``folder`` (moved into place when complete, so an interrupted run leaves no half dataset), and how it
+    was made (``making_of``) with ``cached``: whether this call found it made."""
     from selfsup_perception.rosio.bag2dataset import bag_to_dataset
     from selfsup_perception.sim.bagwriter import simulate_to_bag
 
     path = folder / f'world_{seed}_run{run}_{minutes * 60:g}s.db'
     if path.exists():
-        return path
+        return path, {**making_of(path), 'cached': True}
     folder.mkdir(parents=True, exist_ok=True)
     partial, bag = path.with_name(f'.{path.name}.partial'), path.with_name(f'.{path.stem}_bag')
     try:
         _remove(partial, bag)
-        simulate_to_bag(bag, seed, minutes * 60.0, config_path=robot_config(), run=run)
+        summary = simulate_to_bag(bag, seed, minutes * 60.0, config_path=robot_config(), run=run)
+        clock = time.perf_counter()
         bag_to_dataset(bag, load_config(robot_config()), partial)
+        making = {'sim_seconds': summary.sim_seconds, 'simulate_seconds': round(summary.wall_seconds, 1),
+                  'label_seconds': round(time.perf_counter() - clock, 1),
+                  'load_average': round(os.getloadavg()[0], 2)}
+        atomic_write_bytes(path.with_suffix('.json'), (json.dumps(making) + '\n').encode())
         partial.replace(path)
     finally:
         _remove(partial, bag)
-    return path
+    return path, {**making, 'cached': False}
+
+
+def making_of(path: Path) -> dict[str, Any]:
+    """How a cached dataset was made: simulated seconds, wall seconds of simulating and of labelling, the load
+    average then (written beside it, ``.json``); empty when that record is missing."""
+    try:
+        return dict(json.loads(path.with_suffix('.json').read_text()))
+    except (OSError, ValueError):
+        return {}
 
 
 def _remove(dataset: Path, bag: Path) -> None:
@@ -289,13 +306,13 @@ def describe_world(seed: int) -> str:
 
 def benchmark_world(job: WorldJob) -> dict[str, Any]:
     """Simulate (or reuse), make and score every entry in one world; a failure is returned as ``error``."""
-    row: dict[str, Any] = {'seed': job.seed, 'legacy': job.legacy, 'world': None, 'frames': {}, 'scores': {},
-                           'details': {}, 'seconds': {}, 'error': None}
+    row: dict[str, Any] = {'seed': job.seed, 'legacy': job.legacy, 'world': None, 'frames': {}, 'datasets': {},
+                           'scores': {}, 'details': {}, 'seconds': {}, 'error': None}
     clock = time.perf_counter()
     try:
         row['world'] = describe_world(job.seed)
-        drive = simulated_dataset(job.datasets, job.seed, 0, job.minutes)
-        scoring = simulated_dataset(job.datasets, job.seed, 1, job.eval_minutes)
+        drive, row['datasets']['drive'] = simulated_dataset(job.datasets, job.seed, 0, job.minutes)
+        scoring, row['datasets']['scoring'] = simulated_dataset(job.datasets, job.seed, 1, job.eval_minutes)
         row['seconds']['datasets'] = round(time.perf_counter() - clock, 1)
         for name, path in (('drive', drive), ('scoring', scoring)):
             with Dataset(path) as dataset:
@@ -310,6 +327,7 @@ def benchmark_world(job: WorldJob) -> dict[str, Any]:
                 row['seconds'][name] = round(time.perf_counter() - clock, 1)
     except (ValueError, OSError, RuntimeError) as exc:  # this world is reported as failed; the others run on
         row['error'] = f'{type(exc).__name__}: {exc}'
+    row['peak_rss_mb'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # of the worker so far
     return row
 
 
@@ -404,6 +422,16 @@ GOALS: dict[tuple[str, str, str], tuple[float, float]] = {
 }
 
 
+def dataset_making(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """How many worlds' datasets this run made (the others came from the cache) and the median wall seconds
+    of simulating and labelling one world's drive and scoring run, over the worlds where that is known."""
+    worlds = [row['datasets'] for row in rows if len(row['datasets']) == 2]
+    known = [sum(d['simulate_seconds'] + d['label_seconds'] for d in datasets.values()) for datasets in worlds
+             if all('simulate_seconds' in d for d in datasets.values())]
+    return {'worlds': len(worlds), 'made_now': sum(not any(d['cached'] for d in w.values()) for w in worlds),
+            'median_seconds_per_world': statistics.median(known) if known else None}
+
+
 def _shown(path: Path) -> str:
     """``path`` relative to the working directory when it lies inside it (reports move between machines)."""
     path = path.resolve()
@@ -433,6 +461,7 @@ def run_benchmark(options: BenchmarkOptions, progress: bool = True) -> dict[str,
         'wall_seconds': round(time.monotonic() - started, 1),
         'load_average': {'start': [round(v, 2) for v in load], 'end': [round(v, 2) for v in os.getloadavg()]},
         'cpus': os.cpu_count(),
+        'dataset_making': dataset_making(rows),
         'summary': summarize(benchmark),
         'goals': [{'stage': s, 'entry': e, 'metric': m, 'median': g[0], 'worst': g[1]}
                   for (s, e, m), g in GOALS.items()],

@@ -97,7 +97,8 @@ def report_markdown(document: Mapping[str, Any]) -> str:
         'mask is within 10%.', '',
         f'Models: `{document["models"]["folder"]}`: {models}; backend {settings["backend"]}. '
         f'{document["wall_seconds"] / 60:.1f} minutes wall time with {settings["workers"]} worker processes on '
-        f'{document["cpus"]} CPUs (load average {load["start"][0]:.1f} at the start, {load["end"][0]:.1f} at the end).',
+        f'{document["cpus"]} CPUs (load average {load["start"][0]:.1f} at the start, {load["end"][0]:.1f} at the end); '
+        + making_text(document['dataset_making']),
     ]
     if document['outside_range']:
         lines += ['', '**Not a benchmark result**: some seeds lie outside the benchmark range (--allow-any-seed).']
@@ -111,6 +112,15 @@ def report_markdown(document: Mapping[str, Any]) -> str:
                   'median)', '', 'The evaluation worlds of earlier results; they lie in the training seed range.',
                   '', *world_table(legacy, table_columns)]
     return '\n'.join(lines) + '\n'
+
+
+def making_text(making: Mapping[str, Any]) -> str:
+    """Which worlds were simulated in this run, and what simulating and labelling a world costs."""
+    seconds = making['median_seconds_per_world']
+    cost = '' if seconds is None else f'; simulating and labelling a world took a median of {seconds:.0f} s'
+    made, worlds = making['made_now'], making['worlds']
+    fresh = f'all {worlds} worlds' if made == worlds else f'{made} of {worlds} worlds ({worlds - made} from the cache)'
+    return f'{fresh} simulated in this run{cost}.'
 
 
 def plot_figure(document: Mapping[str, Any]) -> Figure:

@@ -91,12 +91,19 @@ def test_a_tiny_benchmark_runs_end_to_end(tiny_models, tmp_path, capsys):
     assert '| robot-trained AUC 0.5 m |' in capsys.readouterr().out
     # The simulated datasets stay in the work folder: asking again makes nothing new.
     (datasets,) = work.glob('datasets-*')
-    cached = sorted(p.name for p in datasets.iterdir())
-    assert cached == [f'world_{s}_run{r}_{t}s.db' for s in (FIRST, FIRST + 1) for r, t in ((0, 18), (1, 12))]
-    path = datasets / cached[0]
+    names = [f'world_{s}_run{r}_{t}s' for s in (FIRST, FIRST + 1) for r, t in ((0, 18), (1, 12))]
+    assert sorted(p.name for p in datasets.iterdir()) == sorted(f'{n}.{e}' for n in names for e in ('db', 'json'))
+    assert document['dataset_making']['made_now'] == 2
+    assert document['dataset_making']['median_seconds_per_world'] > 0
+    assert 'all 2 worlds simulated in this run' in report
+    path = datasets / f'{names[0]}.db'
     stamp = path.stat().st_mtime_ns
-    assert simulated_dataset(datasets, FIRST, 0, 0.3) == path
+    again, making = simulated_dataset(datasets, FIRST, 0, 0.3)
+    assert again == path
     assert path.stat().st_mtime_ns == stamp
+    assert making['cached']
+    assert making['sim_seconds'] == pytest.approx(18.0)
+    assert worlds[0]['datasets']['drive'] == {**making, 'cached': False}
 
 
 @pytest.mark.parametrize(('first', 'worlds'), [(5, 2), (BENCHMARK_SEEDS.stop - 1, 2), (1000, 1)])
@@ -151,6 +158,7 @@ def test_the_report_shows_failures_legacy_worlds_and_goals():
         'settings': {'minutes': 4.5, 'eval_minutes': 1.5, 'backend': 'tflite', 'workers': 2},
         'models': {'folder': 'models', 'sha256': {'head.npz': 'ab' * 32}}, 'wall_seconds': 60.0,
         'load_average': {'start': [1.0, 1.0, 1.0], 'end': [2.0, 2.0, 2.0]}, 'cpus': 2,
+        'dataset_making': {'worlds': 4, 'made_now': 1, 'median_seconds_per_world': 95.2},
         'summary': summarize(rows), 'worlds': rows, 'legacy_worlds': [_row(1000, 0.99, 0.95, legacy=True)],
         'failed': [FIRST + 2],
         'goals': [{'stage': 'detector', 'entry': 'robot-trained', 'metric': 'AUC 0.2 m', 'median': 0.95,
@@ -158,6 +166,7 @@ def test_the_report_shows_failures_legacy_worlds_and_goals():
     }
     report = report_markdown(document)
     assert '**Not a benchmark result**' in report
+    assert '1 of 4 worlds (3 from the cache) simulated in this run; simulating and labelling a world took a median of 95 s' in report
     assert f'**Failed worlds**: {FIRST + 2}' in report
     assert '**failed: ValueError: no labels**' in report
     assert '| robot-trained AUC 0.2 m | 0.910 | 0.850 | 2 | ≥ 0.95 (≥ 0.90) | no |' in report
