@@ -1,13 +1,14 @@
 # One-command entry points. Each target creates the virtual environment it needs first.
 #   make demo   the main job (closed loop on the embedded simulator; see README)
 #   make test   the test suite (what CI runs)
+#   make benchmark   the unseen-world benchmark, the quality scoreboard (benchmarks/unseen_worlds)
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= ros,infer,sim,build,test
 export MUJOCO_GL ?= egl
 
-.PHONY: venv sysdeps test test-fast lint demo bench models clean
+.PHONY: venv sysdeps test test-fast lint demo bench benchmark models clean
 
 $(VENV)/.installed: setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is needed for the ROS 2 Jazzy wheels)"; exit 1; }
@@ -41,6 +42,10 @@ lint: venv
 
 demo: venv
 	$(PY) -m selfsup_perception demo
+
+# The unseen-world benchmark (the quality scoreboard): 20 new worlds, report in benchmarks/unseen_worlds.
+benchmark: venv
+	$(PY) -m selfsup_perception benchmark --out benchmarks/unseen_worlds
 
 # torchvision for the segmentation peer benchmark only: never a dependency of the package.
 .venv-torch/.installed:

@@ -25,6 +25,7 @@ VERBS: dict[str, tuple[str, str]] = {
     'check-model': ('selfsup_perception.modelbuild.ops', 'list a .tflite\'s ops; fail on non-Edge-TPU ones'),
     'make-models': ('make_models', 'rebuild the shipped models from simulated worlds (make models)'),
     'report': ('report', 'compare metrics.json files of earlier evaluations'),
+    'benchmark': ('benchmark', 'the unseen-world benchmark: train and score in N new worlds (make benchmark)'),
 }
 
 

@@ -1,0 +1,471 @@
+"""The unseen-world benchmark (``selfsup benchmark``, ``make benchmark``): the project's quality scoreboard.
+
+For each world of the benchmark seed range (worlds no model building ever touches): simulate the robot's
+own drive (run 0) and a second scoring run (run 1) in the same world, as fast as the simulator runs, and
+label both (``simulate_to_bag`` + ``bag_to_dataset``; the datasets are cached in the work folder, keyed by
+the code that makes them, so a rerun only scores). Then every scored entry is made and scored against the
+simulator's ground truth on the scoring run: the obstacle heads of :data:`HEADS` (the shipped head, and
+the shipped head fine-tuned on the drive as the trainer node does) by ROC AUC per distance, the
+segmentation models of :data:`SEGMENTERS` by 3-class mIoU, traversable-vs-not mIoU and the free-space
+scan's agreement. Worlds run in parallel spawned processes, each single-threaded. The median and the
+worst world per metric summarise the benchmark worlds; the legacy evaluation worlds are scored beside.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import os
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from selfsup_perception.core.config import load_config
+from selfsup_perception.core.dataset import Dataset
+from selfsup_perception.core.head import HeadOptions
+from selfsup_perception.core.modelcard import atomic_write_bytes, file_sha256
+from selfsup_perception.core.resources import package_file, robot_config, sim_classes
+from selfsup_perception.core.segmentation import load_classes, segmentation_scores
+from selfsup_perception.inference.embedder import Embedder
+from selfsup_perception.pipeline.heads import load_head, score_heads, train_on_dataset
+from selfsup_perception.pipeline.segmentation import SegEvaluationOptions, evaluate_models, load_data
+
+#: The benchmark's world seeds. Must equal the simulator's BENCHMARK seed range: no model building
+#: (training, tuning) and no demo ever uses these worlds.
+BENCHMARK_SEEDS = range(100_000, 101_000)
+#: The evaluation worlds of the earlier results (inside the training range): scored beside, never in the median.
+LEGACY_SEEDS = (1000, 1001)
+DEFAULT_WORLDS = 20
+#: Distances (m) at which the heads' AUC is reported (sensors pooled).
+REPORTED_DISTANCES = (0.2, 0.5, 1.0)
+#: Files of the models folder the benchmark reads.
+MODEL_FILES = ('embedding.tflite', 'head.npz', 'fcn8s.tflite')
+#: The code that turns a seed into a labelled dataset (package-relative): its digest keys the dataset cache.
+DATASET_CODE = ('sim', 'rosio', 'core/labeling.py', 'core/config.py', 'core/dataset.py', 'core/images.py')
+#: What a worker process is started with: one thread per library (the worlds are the parallelism), no
+#: per-world progress bars (the parent shows one over the worlds).
+WORKER_ENVIRONMENT = {'OMP_NUM_THREADS': '1', 'OPENBLAS_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1',
+                      'TQDM_DISABLE': '1'}
+
+Scores = dict[str, dict[str, float | None]]  # entry -> metric -> value (None: undefined in this world)
+
+
+def default_workers() -> int:
+    """One worker per core, at most 2 (the 2-core machine the benchmark is sized for)."""
+    return min(os.cpu_count() or 1, 2)
+
+
+@dataclass(frozen=True)
+class BenchmarkOptions:
+    """What to run (``selfsup benchmark --help`` documents each); raises ValueError naming a bad option."""
+
+    worlds: int = DEFAULT_WORLDS
+    first_seed: int = BENCHMARK_SEEDS.start
+    minutes: float = 4.5
+    eval_minutes: float = 1.5
+    models: Path = field(default_factory=lambda: package_file('models'))
+    work: Path = Path('build/benchmark')
+    workers: int = field(default_factory=default_workers)
+    backend: str = 'tflite'
+    legacy: bool = True
+    allow_any_seed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.worlds < 1:
+            raise ValueError(f'worlds: need at least 1, got {self.worlds}')
+        if self.workers < 1:
+            raise ValueError(f'workers: need at least 1, got {self.workers}')
+        for name in ('minutes', 'eval_minutes'):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f'{name}: must be a positive number of simulated minutes, got {value}')
+        last = self.first_seed + self.worlds - 1
+        if self.first_seed < 0:
+            raise ValueError(f'first_seed: seeds are >= 0, got {self.first_seed}')
+        if not self.allow_any_seed and not (self.first_seed in BENCHMARK_SEEDS and last in BENCHMARK_SEEDS):
+            raise ValueError(
+                f'seeds {self.first_seed}..{last} are not all benchmark worlds ({BENCHMARK_SEEDS.start}..'
+                f'{BENCHMARK_SEEDS.stop - 1}): benchmark numbers come only from worlds no model building '
+                'touched (--allow-any-seed to score other worlds, reported as not a benchmark result)')
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.worlds))
+
+    @property
+    def outside_range(self) -> bool:
+        """Whether some scored seed is not a benchmark world (the report then says it is no benchmark result)."""
+        return any(seed not in BENCHMARK_SEEDS for seed in self.seeds)
+
+
+@dataclass(frozen=True)
+class WorldJob:
+    """One world for a worker process (picklable)."""
+
+    seed: int
+    legacy: bool
+    minutes: float
+    eval_minutes: float
+    models: Path
+    datasets: Path
+    backend: str
+
+
+@dataclass(frozen=True)
+class World:
+    """One world's inputs for the scored entries: its drive and scoring datasets, models, embedder, a scratch folder."""
+
+    seed: int
+    drive: Path
+    scoring: Path
+    models: Path
+    backend: str
+    embedder: Embedder
+    scratch: Path
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model file to score, and what is known of how it was made (JSON-ready; e.g. its training summary)."""
+
+    path: Path
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """A stage's scores in one world (entry -> metric -> value) and details for metrics.json."""
+
+    scores: Scores
+    details: dict[str, Any]
+
+
+def shipped_head(world: World) -> Model:
+    return Model(world.models / 'head.npz')
+
+
+def robot_trained_head(world: World) -> Model:
+    """The shipped head fine-tuned on the robot's own drive, as the trainer node does."""
+    with Dataset(world.drive) as dataset:
+        distances, sensors = [float(d) for d in dataset.distances], dataset.sensors
+    shipped = load_head(world.models / 'head.npz', world.embedder, distances, sensors)
+    result = train_on_dataset(world.drive, world.embedder, HeadOptions(hidden=shipped.hidden), start=shipped)
+    path = world.scratch / 'head_robot_trained.npz'
+    result.head.save(path, made_by={'trainer': 'selfsup benchmark (the trainer node\'s fit on the drive)',
+                                    'dataset': str(world.drive)})
+    notes = {'drive_frames': int(result.frames.ids.size), 'labelled_frames': result.frames.labelled,
+             'validation_auc': result.validation_auc, **result.history.summary()}
+    return Model(path, notes)
+
+
+def shipped_fcn(world: World) -> Model:
+    return Model(world.models / 'fcn8s.tflite')
+
+
+#: Obstacle heads scored in every world (ROC AUC against ground truth on the scoring run): name -> maker.
+HEADS: dict[str, Callable[[World], Model]] = {'shipped': shipped_head, 'robot-trained': robot_trained_head}
+#: Segmentation models scored in every world (mIoU, traversable mIoU, free-space scan): name -> maker.
+SEGMENTERS: dict[str, Callable[[World], Model]] = {'FCN-8s': shipped_fcn}
+
+
+def score_detector(world: World) -> StageResult:
+    """Every head of :data:`HEADS` on every scoring-run frame against the ground truth: AUC per distance."""
+    heads = {name: make(world) for name, make in HEADS.items()}
+    result = score_heads(world.scoring, world.embedder, [model.path for model in heads.values()], n_bootstrap=0)
+    if not result.ground_truth:
+        raise ValueError(f'{world.scoring}: the scoring run has no obstacle ground truth')
+    distances = np.asarray(result.frames.distances)
+    columns = {}
+    for distance in REPORTED_DISTANCES:
+        close = np.flatnonzero(np.isclose(distances, distance, atol=1e-6))
+        if not close.size:
+            raise ValueError(f'{world.scoring}: no labels at {distance} m (distances {distances.tolist()})')
+        columns[f'AUC {distance:.1f} m'] = int(close[0])
+    scores: Scores = {}
+    details: dict[str, Any] = {}
+    for (name, model), truth in zip(heads.items(), result.ground_truth.values(), strict=True):
+        auc = truth['per_distance']['auc']
+        scores[name] = {column: auc[index] for column, index in columns.items()}
+        details[name] = {'distances': distances.tolist(), 'auc_per_distance': auc, 'mean_auc': truth['mean_auc'],
+                         **model.notes}
+    return StageResult(scores, {'frames': result.frames_scored, 'heads': details})
+
+
+def traversable_confusion(confusion: np.ndarray, traversable: Sequence[bool]) -> np.ndarray:
+    """The 2x2 confusion matrix (not traversable, traversable) of a per-class one (rows true, columns predicted)."""
+    confusion = np.asarray(confusion, np.int64)
+    if confusion.shape != (len(traversable), len(traversable)):
+        raise ValueError(f'a confusion matrix of {len(traversable)} classes is needed, got {confusion.shape}')
+    groups = np.eye(2, dtype=np.int64)[np.asarray(traversable, bool).astype(int)]
+    return np.asarray(groups.T @ confusion @ groups)
+
+
+def score_segmentation(world: World) -> StageResult:
+    """Every model of :data:`SEGMENTERS` on every scoring-run frame against the simulator's masks."""
+    models = {name: make(world) for name, make in SEGMENTERS.items()}
+    classes = load_classes(sim_classes())
+    images, truth = load_data(world.scoring)
+    options = SegEvaluationOptions(models=[model.path for model in models.values()], backend=world.backend,
+                                   classes=sim_classes(), camera_config=robot_config())
+    document = evaluate_models(options, images, truth, world.scoring)
+    scores: Scores = {}
+    details: dict[str, Any] = {}
+    for (name, model), result in zip(models.items(), document['models'].values(), strict=True):
+        binary = segmentation_scores(traversable_confusion(np.asarray(result['confusion']), classes.traversable),
+                                     ['not traversable', 'traversable'])
+        free = result['free_space']
+        scores[name] = {'mIoU': result['mean_iou'], 'traversable mIoU': binary['mean_iou'],
+                        'free space within 10%': free['fraction_within_10_percent']}
+        details[name] = {'classes': result['classes'], 'iou': result['iou'], 'traversable_iou': binary['iou'],
+                         'beams_judged': free['beams_judged'], 'pixel_accuracy': result['pixel_accuracy'],
+                         **model.notes}
+    return StageResult(scores, {'frames': len(images), 'models': details})
+
+
+#: What is scored in every world, in table order: stage name -> scorer. A new scored model is one entry
+#: in HEADS or SEGMENTERS; a new kind of score is one entry here.
+STAGES: dict[str, Callable[[World], StageResult]] = {'detector': score_detector, 'segmentation': score_segmentation}
+
+
+def dataset_code_digest() -> str:
+    """sha256 (12 hex digits) of the code of :data:`DATASET_CODE` and the robot config: the dataset cache key."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for part in DATASET_CODE:
+        root = package / part
+        for path in sorted(root.rglob('*.py')) if root.is_dir() else [root]:
+            digest.update(str(path.relative_to(package)).encode() + b'\0' + path.read_bytes() + b'\0')
+    digest.update(robot_config().read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def simulated_dataset(folder: Path, seed: int, run: int, minutes: float) -> tuple[Path, dict[str, Any]]:
+    """The labelled dataset of ``minutes`` simulated minutes of run ``run`` in world ``seed``, made once and kept
+    in ``folder`` (moved into place when complete, so an interrupted run leaves no half dataset), and how it
+    was made (``making_of``) with ``cached``: whether this call found it made."""
+    from selfsup_perception.rosio.bag2dataset import bag_to_dataset
+    from selfsup_perception.sim.bagwriter import simulate_to_bag
+
+    path = folder / f'world_{seed}_run{run}_{minutes * 60:g}s.db'
+    if path.exists():
+        return path, {**making_of(path), 'cached': True}
+    folder.mkdir(parents=True, exist_ok=True)
+    partial, bag = path.with_name(f'.{path.name}.partial'), path.with_name(f'.{path.stem}_bag')
+    try:
+        _remove(partial, bag)
+        summary = simulate_to_bag(bag, seed, minutes * 60.0, config_path=robot_config(), run=run)
+        clock = time.perf_counter()
+        bag_to_dataset(bag, load_config(robot_config()), partial)
+        making = {'sim_seconds': summary.sim_seconds, 'simulate_seconds': round(summary.wall_seconds, 1),
+                  'label_seconds': round(time.perf_counter() - clock, 1),
+                  'load_average': round(os.getloadavg()[0], 2)}
+        atomic_write_bytes(path.with_suffix('.json'), (json.dumps(making) + '\n').encode())
+        partial.replace(path)
+    finally:
+        _remove(partial, bag)
+    return path, {**making, 'cached': False}
+
+
+def making_of(path: Path) -> dict[str, Any]:
+    """How a cached dataset was made: simulated seconds, wall seconds of simulating and of labelling, the load
+    average then (written beside it, ``.json``); empty when that record is missing."""
+    try:
+        return dict(json.loads(path.with_suffix('.json').read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _remove(dataset: Path, bag: Path) -> None:
+    """Remove a partial dataset (with its SQLite side files) and a bag folder, where they exist."""
+    for path in (dataset, dataset.with_name(dataset.name + '-wal'), dataset.with_name(dataset.name + '-shm')):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(bag, ignore_errors=True)
+
+
+def describe_world(seed: int) -> str:
+    """A short description of world ``seed``: room, clutter, floor and walls."""
+    from selfsup_perception.sim.params import SimParams
+    from selfsup_perception.sim.world import generate_arena
+
+    arena = generate_arena(SimParams(seed=seed))
+    return (f'{arena.size:g} m room, {len(arena.obstacles)} obstacles, {arena.floor.kind} floor, '
+            f'{arena.wall.kind} walls')
+
+
+def benchmark_world(job: WorldJob) -> dict[str, Any]:
+    """Simulate (or reuse), make and score every entry in one world; a failure is returned as ``error``."""
+    row: dict[str, Any] = {'seed': job.seed, 'legacy': job.legacy, 'world': None, 'frames': {}, 'datasets': {},
+                           'scores': {}, 'details': {}, 'seconds': {}, 'error': None}
+    clock = time.perf_counter()
+    try:
+        row['world'] = describe_world(job.seed)
+        drive, row['datasets']['drive'] = simulated_dataset(job.datasets, job.seed, 0, job.minutes)
+        scoring, row['datasets']['scoring'] = simulated_dataset(job.datasets, job.seed, 1, job.eval_minutes)
+        row['seconds']['datasets'] = round(time.perf_counter() - clock, 1)
+        for name, path in (('drive', drive), ('scoring', scoring)):
+            with Dataset(path) as dataset:
+                row['frames'][name] = len(dataset)
+        embedder = Embedder.open(job.models / 'embedding.tflite', job.backend, threads=1)
+        with tempfile.TemporaryDirectory(prefix=f'world_{job.seed}_', dir=job.datasets) as scratch:
+            world = World(job.seed, drive, scoring, job.models, job.backend, embedder, Path(scratch))
+            for name, stage in STAGES.items():
+                clock = time.perf_counter()
+                result = stage(world)
+                row['scores'][name], row['details'][name] = result.scores, result.details
+                row['seconds'][name] = round(time.perf_counter() - clock, 1)
+    except (ValueError, OSError, RuntimeError) as exc:  # this world is reported as failed; the others run on
+        row['error'] = f'{type(exc).__name__}: {exc}'
+    row['peak_rss_mb'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # of the worker so far
+    return row
+
+
+def _start_worker() -> None:
+    """In each worker: OpenCV single-threaded too (the environment variables cover the other libraries)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set while the worker processes are started (they inherit it), then restored."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def world_jobs(options: BenchmarkOptions) -> list[WorldJob]:
+    """The benchmark worlds, then the legacy evaluation worlds unless ``options.legacy`` is off."""
+    datasets = options.work / f'datasets-{dataset_code_digest()}'
+    seeds = [(seed, False) for seed in options.seeds]
+    if options.legacy:
+        seeds += [(seed, True) for seed in LEGACY_SEEDS if seed not in options.seeds]
+    return [WorldJob(seed, legacy, options.minutes, options.eval_minutes, options.models, datasets, options.backend)
+            for seed, legacy in seeds]
+
+
+def run_worlds(jobs: Sequence[WorldJob], workers: int, progress: bool = True) -> list[dict[str, Any]]:
+    """Every job in ``workers`` spawned single-threaded processes; the rows in job order."""
+    rows: dict[int, dict[str, Any]] = {}
+    environment = {**WORKER_ENVIRONMENT, 'MUJOCO_GL': os.environ.get('MUJOCO_GL', 'egl')}
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=multiprocessing.get_context('spawn'),
+                               initializer=_start_worker)
+    try:
+        with _environment(environment):  # workers start while the jobs are submitted
+            futures: dict[Future[dict[str, Any]], int] = {pool.submit(benchmark_world, job): i
+                                                          for i, job in enumerate(jobs)}
+        with tqdm(total=len(jobs), desc='worlds', unit='world', disable=not progress) as bar:
+            for future in as_completed(futures):
+                row = rows[futures[future]] = future.result()
+                bar.set_postfix_str(f'world {row["seed"]} {"failed" if row["error"] else "done"}')
+                bar.update()
+    finally:
+        pool.shutdown(cancel_futures=True)
+    return [rows[i] for i in range(len(jobs))]
+
+
+def columns(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """(stage, entry, metric) of every score, in stage, entry and metric order of the first scored world."""
+    scored = next((row for row in rows if not row['error']), None)
+    if scored is None:
+        return []
+    return [(stage, entry, metric) for stage, entries in scored['scores'].items()
+            for entry, metrics in entries.items() for metric in metrics]
+
+
+def score_of(row: Mapping[str, Any], column: tuple[str, str, str]) -> float | None:
+    """A world's score in ``column`` (None: undefined there, or the world failed)."""
+    stage, entry, metric = column
+    value = row['scores'].get(stage, {}).get(entry, {}).get(metric)
+    return None if value is None else float(value)
+
+
+def summarize(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per column: median and worst (lowest: every score is better when higher) over the scored worlds
+    where the score is defined, and how many those are."""
+    scored = [row for row in rows if not row['error']]
+    summary = []
+    for column in columns(scored):
+        values = [v for v in (score_of(row, column) for row in scored) if v is not None]
+        stage, entry, metric = column
+        summary.append({'stage': stage, 'entry': entry, 'metric': metric, 'worlds': len(values),
+                        'median': statistics.median(values) if values else None,
+                        'worst': min(values) if values else None})
+    return summary
+
+
+#: The goals of the generalisation issue (median, worst) where it sets one.
+GOALS: dict[tuple[str, str, str], tuple[float, float]] = {
+    ('segmentation', 'FCN-8s', 'mIoU'): (0.85, 0.70),
+    ('detector', 'robot-trained', 'AUC 0.2 m'): (0.95, 0.90),
+    ('detector', 'robot-trained', 'AUC 0.5 m'): (0.90, 0.80),
+    ('detector', 'robot-trained', 'AUC 1.0 m'): (0.80, 0.65),
+}
+
+
+def dataset_making(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """How many worlds' datasets this run made (the others came from the cache) and the median wall seconds
+    of simulating and labelling one world's drive and scoring run, over the worlds where that is known."""
+    worlds = [row['datasets'] for row in rows if len(row['datasets']) == 2]
+    known = [sum(d['simulate_seconds'] + d['label_seconds'] for d in datasets.values()) for datasets in worlds
+             if all('simulate_seconds' in d for d in datasets.values())]
+    return {'worlds': len(worlds), 'made_now': sum(not any(d['cached'] for d in w.values()) for w in worlds),
+            'median_seconds_per_world': statistics.median(known) if known else None}
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies inside it (reports move between machines)."""
+    path = path.resolve()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def run_benchmark(options: BenchmarkOptions, progress: bool = True) -> dict[str, Any]:
+    """Every world scored; the document ``reports.benchmark.write_report`` writes (and metrics.json holds)."""
+    missing = [name for name in MODEL_FILES if not (options.models / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f'{options.models}: {", ".join(missing)} missing (build the models with make models)')
+    jobs = world_jobs(options)
+    load, started = os.getloadavg(), time.monotonic()
+    rows = run_worlds(jobs, options.workers, progress)
+    benchmark = [row for row in rows if not row['legacy']]
+    seeds = options.seeds
+    return {
+        'title': f'Unseen-world benchmark: {len(seeds)} worlds (seeds {seeds[0]}..{seeds[-1]})'
+                 + (' - NOT a benchmark result: seeds outside the benchmark range' if options.outside_range else ''),
+        'benchmark_range': [BENCHMARK_SEEDS.start, BENCHMARK_SEEDS.stop - 1],
+        'outside_range': options.outside_range,
+        'settings': {'worlds': options.worlds, 'first_seed': options.first_seed, 'minutes': options.minutes,
+                     'eval_minutes': options.eval_minutes, 'workers': options.workers, 'backend': options.backend,
+                     'legacy': options.legacy},
+        'models': {'folder': _shown(options.models),
+                   'sha256': {name: file_sha256(options.models / name) for name in MODEL_FILES}},
+        'wall_seconds': round(time.monotonic() - started, 1),
+        'load_average': {'start': [round(v, 2) for v in load], 'end': [round(v, 2) for v in os.getloadavg()]},
+        'cpus': os.cpu_count(),
+        'dataset_making': dataset_making(rows),
+        'summary': summarize(benchmark),
+        'goals': [{'stage': s, 'entry': e, 'metric': m, 'median': g[0], 'worst': g[1]}
+                  for (s, e, m), g in GOALS.items()],
+        'worlds': benchmark,
+        'legacy_worlds': [row for row in rows if row['legacy']],
+        'failed': [row['seed'] for row in rows if row['error']],
+    }
