@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from .config import LabelingConfig
+from .errors import InputError
 from .images import decode_image, encode_image
 
 SCHEMA_VERSION = 1
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
 _UNIQUE_FRAMES = 'frames_segment_stamp'
 
 
-class DatasetError(RuntimeError):
+class DatasetError(InputError, RuntimeError):
     """The dataset file is missing, of another schema version, or labelled differently."""
 
 
