@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from selfsup_perception.core.errors import InputError
+from selfsup_perception.core.modelcard import ModelLoadError
 
 # verb -> (module implementing add_arguments/run, one-line help); 'module:x' means add_x_arguments/run_x.
 # Modules load only when used, so e.g. ``selfsup dataset`` works on a robot without TensorFlow or MuJoCo.
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               '(pip install .[build] for model building, .[sim] for the simulator, .[ros] for the nodes)',
               file=sys.stderr)
         return 2
-    except (InputError, ValueError, OSError, OverflowError) as exc:  # bad input: say what, not a traceback
+    except (InputError, ModelLoadError, ValueError, OSError, OverflowError) as exc:  # bad input: say what
         if debug:
             raise
         print(f'error: {" ".join(str(exc).split()) or type(exc).__name__}', file=sys.stderr)

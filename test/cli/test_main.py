@@ -67,3 +67,18 @@ def test_debug_shows_the_traceback(inputs, monkeypatch):
     monkeypatch.setenv('SELFSUP_DEBUG', '1')
     with pytest.raises(RecursionError):
         main(['report', str(inputs['deep_json']), '--out', str(inputs['folder'] / 'o')])
+
+
+def test_a_model_that_cannot_load_is_one_line(monkeypatch, capsys):
+    """As ``export-seg`` meets it (its own tests need TensorFlow): an uncaught ModelLoadError."""
+    import selfsup_perception.cli as cli
+    from selfsup_perception.core.modelcard import ModelLoadError
+
+    def run(args):
+        raise ModelLoadError(f'model file {args.models[0]} does not exist')
+
+    add = cli._functions(cli.VERBS['check-model'][0])[0]
+    monkeypatch.setattr(cli, '_functions', lambda spec: (add, run))
+    monkeypatch.delenv('SELFSUP_DEBUG', raising=False)
+    assert main(['check-model', 'nothing.tflite']) == 2
+    assert capsys.readouterr().err == 'error: model file nothing.tflite does not exist\n'
