@@ -8,6 +8,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from selfsup_perception.core.errors import InputError
+from selfsup_perception.core.modelcard import ModelLoadError
+
 # verb -> (module implementing add_arguments/run, one-line help); a bare name is a module of this package
 # (selfsup_perception.cli.<name>); 'module:x' means add_x_arguments/run_x.
 # Modules load only when used, so e.g. ``selfsup dataset`` works on a robot without TensorFlow or MuJoCo.
@@ -52,8 +55,11 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb; bad input ends in a one-line ``error:`` on stderr and exit status 2, never a traceback
+    (``SELFSUP_DEBUG=1`` shows it)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
+    debug = bool(os.environ.get('SELFSUP_DEBUG'))
     try:
         return int(_functions(args.spec)[1](args))
     except KeyboardInterrupt:
@@ -64,8 +70,16 @@ def main(argv: Sequence[str] | None = None) -> int:
               '(pip install .[build] for model building, .[sim] for the simulator, .[ros] for the nodes)',
               file=sys.stderr)
         return 2
-    except (ValueError, OSError) as exc:  # bad input: say what, not a traceback
-        if os.environ.get('SELFSUP_DEBUG'):
+    except (InputError, ModelLoadError, ValueError, OSError, OverflowError) as exc:  # bad input: say what
+        if debug:
             raise
-        print(f'error: {exc}', file=sys.stderr)
+        print(f'error: {" ".join(str(exc).split()) or type(exc).__name__}', file=sys.stderr)
+        return 2
+    except (RecursionError, MemoryError) as exc:  # a hostile file: nested too deeply, or far too large
+        if debug:
+            raise
+        what = 'nested too deeply' if isinstance(exc, RecursionError) else 'too large'
+        inputs = ', '.join(a for a in argv if os.path.exists(a))
+        print(f'error: selfsup {args.verb}: an input is {what} to read{f" ({inputs})" if inputs else ""}',
+              file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import reprlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +23,13 @@ SENSOR_MODES = ('range', 'intensity')
 
 class ConfigError(ValueError):
     """A configuration value is missing or invalid; the message names the key."""
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` shortened (depth, items, characters): an error message stays one readable line."""
+    short = reprlib.Repr()
+    short.maxlevel, short.maxstring, short.maxother, short.maxlist, short.maxdict = 2, 40, 40, 4, 4
+    return short.repr(value)
 
 
 @dataclass(frozen=True)
@@ -93,10 +101,13 @@ _FLOAT_KEYS = {
 
 def _number(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f'{key}: expected a number, got {value!r}')
-    number = float(value)
+        raise ConfigError(f'{key}: expected a number, got {_shown(value)}')
+    try:
+        number = float(value)
+    except OverflowError as exc:
+        raise ConfigError(f'{key}: too large, got {_shown(value)}') from exc
     if not math.isfinite(number):
-        raise ConfigError(f'{key}: must be finite, got {value!r}')
+        raise ConfigError(f'{key}: must be finite, got {_shown(value)}')
     return number
 
 
@@ -104,22 +115,22 @@ def _positive(value: Any, key: str, allow_zero: bool = False) -> float:
     number = _number(value, key)
     if number < 0 or (number == 0 and not allow_zero):
         bound = '>= 0' if allow_zero else '> 0'
-        raise ConfigError(f'{key}: must be {bound}, got {value!r}')
+        raise ConfigError(f'{key}: must be {bound}, got {_shown(value)}')
     return number
 
 
 def _string(value: Any, key: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f'{key}: expected a non-empty string, got {value!r}')
+        raise ConfigError(f'{key}: expected a non-empty string, got {_shown(value)}')
     return value
 
 
 def sensor_from_dict(name: str, data: Mapping[str, Any], prefix: str) -> SensorConfig:
     """Validate one sensor's mapping; ``prefix`` is the key path used in error messages."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f'{prefix}: expected a mapping of sensor settings, got {data!r}')
+        raise ConfigError(f'{prefix}: expected a mapping of sensor settings, got {_shown(data)}')
     known = {'topic', 'threshold', 'max_range', 'msg_type', 'index', 'mode', 'x', 'y', 'yaw'}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - known, key=str)
     if unknown:
         raise ConfigError(f'{prefix}.{unknown[0]}: unknown sensor setting (known: {sorted(known)})')
     for required in ('topic', 'threshold', 'max_range'):
@@ -127,13 +138,13 @@ def sensor_from_dict(name: str, data: Mapping[str, Any], prefix: str) -> SensorC
             raise ConfigError(f'{prefix}.{required}: missing')
     msg_type = data.get('msg_type', 'range')
     if msg_type not in SENSOR_MESSAGE_TYPES:
-        raise ConfigError(f'{prefix}.msg_type: must be one of {SENSOR_MESSAGE_TYPES}, got {msg_type!r}')
+        raise ConfigError(f'{prefix}.msg_type: must be one of {SENSOR_MESSAGE_TYPES}, got {_shown(msg_type)}')
     mode = data.get('mode', 'range')
     if mode not in SENSOR_MODES:
-        raise ConfigError(f'{prefix}.mode: must be one of {SENSOR_MODES}, got {mode!r}')
+        raise ConfigError(f'{prefix}.mode: must be one of {SENSOR_MODES}, got {_shown(mode)}')
     index = data.get('index', 0)
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-        raise ConfigError(f'{prefix}.index: must be an integer >= 0, got {index!r}')
+        raise ConfigError(f'{prefix}.index: must be an integer >= 0, got {_shown(index)}')
     threshold = _number(data['threshold'], f'{prefix}.threshold')
     max_range = _positive(data['max_range'], f'{prefix}.max_range')
     if mode == 'range' and not 0 < threshold <= max_range:
@@ -158,9 +169,9 @@ def labeling_from_dict(params: Mapping[str, Any]) -> LabelingConfig:
     """Build a validated config from the ``ros__parameters`` mapping (``labeling``, ``sensors``)."""
     labeling = params.get('labeling', {})
     if not isinstance(labeling, Mapping):
-        raise ConfigError(f'labeling: expected a mapping, got {labeling!r}')
+        raise ConfigError(f'labeling: expected a mapping, got {_shown(labeling)}')
     known = set(_FLOAT_KEYS) | {'distances'}
-    unknown = sorted(set(labeling) - known)
+    unknown = sorted(set(labeling) - known, key=str)
     if unknown:
         raise ConfigError(f'labeling.{unknown[0]}: unknown setting (known: {sorted(known)})')
     values: dict[str, Any] = {}
@@ -170,7 +181,7 @@ def labeling_from_dict(params: Mapping[str, Any]) -> LabelingConfig:
     if 'distances' in labeling:
         raw = labeling['distances']
         if not isinstance(raw, (list, tuple)) or not raw:
-            raise ConfigError(f'labeling.distances: expected a non-empty list, got {raw!r}')
+            raise ConfigError(f'labeling.distances: expected a non-empty list, got {_shown(raw)}')
         distances = tuple(_number(d, f'labeling.distances[{i}]') for i, d in enumerate(raw))
         if any(b <= a for a, b in itertools.pairwise(distances)):
             raise ConfigError('labeling.distances: must be strictly increasing')
@@ -191,11 +202,11 @@ def labeling_from_dict(params: Mapping[str, Any]) -> LabelingConfig:
 def _sensors_from_dict(sensors: Any) -> tuple[SensorConfig, ...]:
     if not isinstance(sensors, Mapping):
         raise ConfigError(
-            f'sensors: expected a mapping with "names" and one entry per sensor, got {sensors!r}'
+            f'sensors: expected a mapping with "names" and one entry per sensor, got {_shown(sensors)}'
         )
     names = sensors.get('names')
     if not isinstance(names, (list, tuple)) or not names:
-        raise ConfigError(f'sensors.names: expected a non-empty list of sensor names, got {names!r}')
+        raise ConfigError(f'sensors.names: expected a non-empty list of sensor names, got {_shown(names)}')
     for i, name in enumerate(names):
         _string(name, f'sensors.names[{i}]')
     if len(set(names)) != len(names):
@@ -203,7 +214,7 @@ def _sensors_from_dict(sensors: Any) -> tuple[SensorConfig, ...]:
     result = []
     for name in names:
         if name not in sensors:
-            raise ConfigError(f'sensors.{name}: missing settings for sensor {name!r}')
+            raise ConfigError(f'sensors.{name}: missing settings for sensor {_shown(name)}')
         result.append(sensor_from_dict(name, sensors[name], f'sensors.{name}'))
     return tuple(result)
 
@@ -239,12 +250,23 @@ def load_config(path: str | Path, node_name: str | None = None) -> LabelingConfi
     """Read and validate a params YAML file (e.g. ``config/robot.yaml``)."""
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f'cannot read config file {path}: {exc.strerror}') from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f'{path}: not valid YAML: {exc}') from exc
-    try:
+        document = yaml.safe_load(path.read_text(encoding='utf-8'))
         return labeling_from_dict(ros_parameters(document, node_name))
+    except OSError as exc:
+        raise ConfigError(f'cannot read config file {path}: {exc.strerror or exc}') from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f'{path}: not a text file ({exc.reason} at byte {exc.start})') from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f'{path}: not valid YAML: {_yaml_problem(exc)}') from exc
+    except RecursionError as exc:
+        raise ConfigError(f'{path}: nested too deeply to be a config file') from exc
     except ConfigError as exc:
         raise ConfigError(f'{path}: {exc}') from exc
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f'{exc.problem} (line {mark.line + 1}, column {mark.column + 1})'
+    return ' '.join(str(exc).split())

@@ -1,14 +1,20 @@
 """The training dataset: one SQLite file (WAL, versioned schema, one transaction per frame).
 
-A robot can lose power at any moment and keep every committed frame; the labeler writes while the
-trainer and the CLI read. Frames keep their image encoded (JPEG or PNG), stamp, pose, labels
-(int8 per distance x sensor, -1 unknown) and, from the simulator, the ground truth. The labeling
-config is stored in the file, so a dataset always says how it was labelled.
+A robot can lose power at any moment and keep every committed frame; one writer (the labeler or
+``bag2dataset``, held to one by a lock) appends while the trainer and the CLI read. Readers open the
+file read-only and never create or change it (the embedding cache aside, written on its own connection).
+Frames keep their image encoded (JPEG or PNG), stamp, pose, labels (int8 per distance x sensor,
+-1 unknown) and, from the simulator, the ground truth. The labeling config is stored in the file, so a
+dataset always says how it was labelled. A dataset holds one image size (its first frame's) and one
+frame per (segment, stamp); readers resize frames of other sizes that older versions stored.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -16,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from .config import LabelingConfig
+from .errors import InputError
 from .images import decode_image, encode_image
 
 SCHEMA_VERSION = 1
@@ -45,10 +53,21 @@ CREATE TABLE IF NOT EXISTS embeddings (
     PRIMARY KEY (model_sha256, frame_id)
 );
 """
+# One frame per (segment, stamp). Older files lack the index: the writer adds it, keeping the first copy of
+# any frame stored twice (two writers at once), so those files stay openable.
+_UNIQUE_FRAMES = 'frames_segment_stamp'
 
 
-class DatasetError(RuntimeError):
+class DatasetError(InputError, RuntimeError):
     """The dataset file is missing, of another schema version, or labelled differently."""
+
+
+class FrameRejectedError(DatasetError):
+    """One frame the dataset refuses (``kind``: ``image_size`` or ``duplicate``); the writer stays usable."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass
@@ -77,38 +96,73 @@ class FrameBatch:
     images: np.ndarray | None
     ground_truth: np.ndarray | None
     segmentation: np.ndarray | None
+    resized: int = 0  # frames of another image size than the dataset's, resized to it
 
 
-def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+@dataclass(frozen=True)
+class ExportSummary:
+    """What ``export_npz`` wrote: frames, and how many of them were resized to the dataset's image size."""
+
+    frames: int
+    resized: int
+
+
+def _connect(path: Path, timeout: float, mode: str) -> sqlite3.Connection:
+    """A connection in ``mode`` ``ro`` (never creates or changes the file), ``rw`` or ``rwc`` (may create)."""
     # Nodes hand a connection between executor threads (one at a time), hence check_same_thread off.
-    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-    connection.execute('PRAGMA journal_mode=WAL')
-    connection.execute('PRAGMA synchronous=FULL')  # committed frames survive power loss too
-    connection.execute('PRAGMA foreign_keys=ON')
+    uri = f'{path.resolve().as_uri()}?mode={mode}'
+    connection = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+    if mode != 'ro':
+        connection.execute('PRAGMA synchronous=FULL')  # committed frames survive power loss too
+        connection.execute('PRAGMA foreign_keys=ON')
     return connection
 
 
+def _size_text(size: tuple[int, int]) -> str:
+    return f'{size[1]}x{size[0]}'
+
+
+def _fit(image: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    """``image`` at ``size`` (h, w): unchanged when it has it, else resized (area for photos, nearest for ids)."""
+    if image.shape[:2] == size:
+        return image
+    return cv2.resize(image, (size[1], size[0]), interpolation=interpolation)
+
+
 class Dataset:
-    """Read (and, with ``DatasetWriter``, append to) a dataset file; safe alongside a writer."""
+    """Read a dataset file, read-only (it is never created or changed); safe alongside a writer."""
 
     def __init__(self, path: str | Path, timeout: float = 10.0) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise DatasetError(f'{self.path}: no such dataset')
+        if not self.path.is_file():
+            raise DatasetError(f'{self.path}: not a dataset file (a folder or a device)')
         try:
-            self._db = _connect(self.path, timeout)
-            meta = dict(self._db.execute('SELECT key, value FROM meta').fetchall())
+            db = _connect(self.path, timeout, 'ro')
+        except sqlite3.Error as exc:
+            raise DatasetError(f'{self.path}: cannot open ({exc})') from exc
+        self._attach(db, timeout)
+
+    def _attach(self, db: sqlite3.Connection, timeout: float) -> None:
+        """Keep ``db`` as the reading connection and load the metadata (``db`` is closed if they are bad)."""
+        self._db = db
+        self._timeout = timeout
+        self._cache_db: sqlite3.Connection | None = None
+        self._image_size: tuple[int, int] | None = None
+        try:
+            meta = dict(db.execute('SELECT key, value FROM meta').fetchall())
+            self.config, self.distances, self.sensors, self.image_format = _metadata(self.path, meta)
         except sqlite3.DatabaseError as exc:
+            db.close()
             raise DatasetError(f'{self.path}: not a readable dataset ({exc})') from exc
-        version = int(meta.get('schema_version', -1))
-        if version != SCHEMA_VERSION:
-            raise DatasetError(f'{self.path}: schema version {version}, this code reads {SCHEMA_VERSION}')
-        self.config: dict[str, Any] = json.loads(meta['config'])
-        self.distances = np.asarray(self.config['distances'], dtype=np.float64)
-        self.sensors: list[str] = [s['name'] for s in self.config['sensors']]
-        self.image_format: str = meta['image_format']
+        except DatasetError:
+            db.close()
+            raise
 
     def close(self) -> None:
+        if self._cache_db is not None and self._cache_db is not self._db:
+            self._cache_db.close()
         self._db.close()
 
     def __enter__(self) -> Dataset:
@@ -123,12 +177,29 @@ class Dataset:
     def last_id(self) -> int:
         return int(self._db.execute('SELECT COALESCE(MAX(id), 0) FROM frames').fetchone()[0])
 
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """(height, width) of the dataset's images: recorded by the writer, else the first frame's; None if empty."""
+        if self._image_size is None:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'image_size'").fetchone()
+            if row is not None:
+                height, width = json.loads(row[0])
+                self._image_size = (int(height), int(width))
+            else:
+                first = self._db.execute('SELECT image FROM frames ORDER BY id LIMIT 1').fetchone()
+                if first is not None:
+                    height, width = decode_image(first[0]).shape[:2]
+                    self._image_size = (int(height), int(width))
+        return self._image_size
+
     def iter_batches(
         self, batch_size: int = 256, after_id: int = 0, images: bool = True, extras: bool = True
     ) -> Iterator[FrameBatch]:
         """Frames with id > ``after_id`` in id (= arrival) order, ``batch_size`` at a time.
 
         Each batch is one read transaction, so frames committed meanwhile show up in later batches.
+        Images and segmentations of another size than ``image_size`` (stored by older versions) are
+        resized to it; ``FrameBatch.resized`` counts those frames.
         """
         shape = (self.distances.size, len(self.sensors))
         columns = 'id, stamp, segment, x, y, yaw, labels'
@@ -145,12 +216,20 @@ class Dataset:
             if not rows:
                 return
             last = rows[-1][0]
+            size = self.image_size if images or extras else None
+            odd = np.zeros(len(rows), bool)
             labels = np.stack([np.frombuffer(r[6], np.int8).reshape(shape) for r in rows])
-            gt = seg = None
+            gt = seg = pixels = None
             if extras and all(r[-2] is not None for r in rows):
                 gt = np.stack([np.frombuffer(r[-2], np.uint8).reshape(shape) for r in rows])
             if extras and all(r[-1] is not None for r in rows):
-                seg = np.stack([decode_image(r[-1], grayscale=True) for r in rows])
+                masks = [decode_image(r[-1], grayscale=True) for r in rows]
+                odd |= [m.shape[:2] != size for m in masks]
+                seg = np.stack([_fit(m, size, cv2.INTER_NEAREST) for m in masks]) if size else None
+            if images:
+                decoded = [decode_image(r[7]) for r in rows]
+                odd |= [im.shape[:2] != size for im in decoded]
+                pixels = np.stack([_fit(im, size, cv2.INTER_AREA) for im in decoded]) if size else None
             yield FrameBatch(
                 ids=np.array([r[0] for r in rows], dtype=np.int64),
                 stamps=np.array([r[1] for r in rows], dtype=np.float64),
@@ -168,9 +247,10 @@ class Dataset:
                 ),
                 labels=np.maximum(labels, 0).astype(np.uint8),
                 mask=labels >= 0,
-                images=np.stack([decode_image(r[7]) for r in rows]) if images else None,
+                images=pixels,
                 ground_truth=gt,
                 segmentation=seg,
+                resized=int(odd.sum()),
             )
 
     def read_all(self, images: bool = True) -> FrameBatch:
@@ -195,7 +275,8 @@ class Dataset:
             parts = [getattr(b, name) for b in batches]
             return None if any(p is None for p in parts) else np.concatenate(parts)
 
-        return FrameBatch(**{name: cat(name) for name in FrameBatch.__dataclass_fields__})  # type: ignore[arg-type]
+        arrays = {name: cat(name) for name in FrameBatch.__dataclass_fields__ if name != 'resized'}
+        return FrameBatch(**arrays, resized=sum(b.resized for b in batches))  # type: ignore[arg-type]
 
     # -- embedding cache (keyed by the embedding model's sha256) ----------------------------------
     def cached_embeddings(self, model_sha256: str, ids: np.ndarray) -> dict[int, np.ndarray]:
@@ -215,16 +296,29 @@ class Dataset:
             (int(i), model_sha256, np.ascontiguousarray(v, np.float32).tobytes())
             for i, v in zip(ids, vectors, strict=True)
         ]
-        with self._transaction():
-            self._db.executemany(
+        with _Transaction(self._cache_connection()) as db:
+            db.executemany(
                 'INSERT OR REPLACE INTO embeddings (frame_id, model_sha256, vector) VALUES (?, ?, ?)', rows
             )
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _cache_connection(self) -> sqlite3.Connection:
+        """The connection that writes the embedding cache, opened on first use (reading changes nothing)."""
+        if self._cache_db is None:
+            try:
+                self._cache_db = _connect(self.path, self._timeout, 'rw')
+            except sqlite3.Error as exc:
+                raise DatasetError(f'{self.path}: cannot write the embedding cache ({exc})') from exc
+        return self._cache_db
 
-    def export_npz(self, out: str | Path, images: bool = True) -> int:
-        """Write the numpy view of the dataset (see README, 'Dataset export'); returns frames."""
+    def export_npz(self, out: str | Path, images: bool = True, overwrite: bool = False) -> ExportSummary:
+        """Write the numpy view of the dataset (see README, 'Dataset export') through a temporary file.
+
+        An existing ``out`` is kept unless ``overwrite``; on any failure ``out`` is untouched and the
+        temporary file removed. Errors name ``out``.
+        """
+        out = Path(out)
+        if out.exists() and not overwrite:
+            raise DatasetError(f'{out}: already exists, not overwritten')
         data = self.read_all(images=images)
         arrays: dict[str, np.ndarray] = {
             'stamps': data.stamps,
@@ -240,11 +334,38 @@ class Dataset:
             arrays['ground_truth'] = data.ground_truth
         if data.segmentation is not None:
             arrays['segmentation'] = data.segmentation
-        out = Path(out)
-        tmp = out.with_name(out.name + '.tmp.npz')
-        np.savez_compressed(tmp, **arrays)
-        tmp.replace(out)
-        return int(data.ids.size)
+        tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp.npz')
+        try:
+            with open(tmp, 'wb') as stream:
+                np.savez_compressed(stream, allow_pickle=False, **arrays)
+            os.replace(tmp, out)
+        except OSError as exc:
+            raise DatasetError(f'{out}: cannot write ({exc.strerror or exc})') from exc
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        return ExportSummary(int(data.ids.size), data.resized)
+
+
+def _metadata(path: Path, meta: dict[str, str]) -> tuple[dict[str, Any], np.ndarray, list[str], str]:
+    """Check a dataset's meta table: (labeling config, distances, sensor names, image format)."""
+    version = meta.get('schema_version')
+    if version is None:
+        raise DatasetError(f'{path}: not a dataset (its meta table has no schema_version)')
+    if version != str(SCHEMA_VERSION):
+        raise DatasetError(f'{path}: schema version {version!r}, this code reads {SCHEMA_VERSION}')
+    if 'config' not in meta:
+        raise DatasetError(f'{path}: not a dataset this package wrote (no labeling config, meta.config)')
+    try:
+        config = json.loads(meta['config'])
+        distances = np.asarray(config['distances'], dtype=np.float64).reshape(-1)
+        sensors = [str(sensor['name']) for sensor in config['sensors']]
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise DatasetError(f'{path}: its labeling config (meta.config) is unreadable ({exc!r})') from exc
+    image_format = meta.get('image_format')
+    if image_format not in IMAGE_FORMATS:
+        raise DatasetError(f'{path}: meta.image_format is {image_format!r}, expected one of {IMAGE_FORMATS}')
+    return config, distances, sensors, image_format
 
 
 class _Transaction:
@@ -259,8 +380,97 @@ class _Transaction:
         self._db.execute('ROLLBACK' if exc_type else 'COMMIT')
 
 
+class _WriterLock:
+    """An exclusive ``flock`` on ``<dataset>.lock``, held for a writer's lifetime.
+
+    The kernel drops it when the process ends, however it ends (kill -9 too), so no stale lock blocks
+    the next writer. The file stays (removing it would let two writers lock different files); it holds
+    the pid of the writer holding the lock, for the error message.
+    """
+
+    def __init__(self, dataset: Path) -> None:
+        self.path = dataset.with_name(dataset.name + '.lock')
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise DatasetError(f'{dataset}: cannot create the writer lock {self.path} ({exc.strerror})') from exc
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            pid = os.pread(self._fd, 32, 0).decode(errors='replace').strip()
+            os.close(self._fd)
+            holder = f' (pid {pid})' if pid.isdigit() else ''
+            raise DatasetError(
+                f'{dataset}: another writer{holder} has it open; one labeler or bag2dataset per dataset file '
+                f'(readers need no lock)'
+            ) from exc
+        except OSError as exc:
+            os.close(self._fd)
+            raise DatasetError(f'{dataset}: cannot lock {self.path} ({exc.strerror})') from exc
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f'{os.getpid()}\n'.encode(), 0)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _tables(db: sqlite3.Connection, kind: str = 'table') -> set[str]:
+    return {row[0] for row in db.execute('SELECT name FROM sqlite_master WHERE type = ?', (kind,))}
+
+
+def _prepare(path: Path, config: LabelingConfig, image_format: str, timeout: float) -> tuple[sqlite3.Connection, int]:
+    """Open ``path`` for writing: a new (or empty) file gets the schema, a dataset its migrations.
+
+    Returns the connection and how many frames stored twice by older versions were removed. A file
+    that is not a dataset is refused before anything in it changes.
+    """
+    new = not path.exists() or path.stat().st_size == 0
+    try:
+        db = _connect(path, timeout, 'rwc')
+    except sqlite3.OperationalError as exc:
+        raise DatasetError(f'{path}: cannot open for writing ({exc})') from exc
+    except sqlite3.DatabaseError as exc:
+        raise DatasetError(f'{path}: not a readable dataset ({exc})') from exc
+    try:
+        if not new and not {'meta', 'frames'} <= _tables(db):
+            raise DatasetError(f'{path}: an SQLite file but not a dataset (tables: {sorted(_tables(db))})')
+        db.execute('PRAGMA journal_mode=WAL')
+        removed = 0
+        with _Transaction(db):
+            for statement in _SCHEMA.split(';'):
+                if statement.strip():
+                    db.execute(statement)
+            if _UNIQUE_FRAMES not in _tables(db, 'index'):
+                first = 'SELECT MIN(id) FROM frames GROUP BY segment, stamp'
+                db.execute(f'DELETE FROM embeddings WHERE frame_id NOT IN ({first})')
+                removed = db.execute(f'DELETE FROM frames WHERE id NOT IN ({first})').rowcount
+                db.execute(f'CREATE UNIQUE INDEX {_UNIQUE_FRAMES} ON frames (segment, stamp)')
+            if new:
+                meta = {
+                    'schema_version': str(SCHEMA_VERSION),
+                    'config': json.dumps(config.to_dict()),
+                    'image_format': image_format,
+                    'created': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+                }
+                db.executemany('INSERT INTO meta (key, value) VALUES (?, ?)', meta.items())
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise DatasetError(f'{path}: not a readable dataset ({exc})') from exc
+    except BaseException:
+        db.close()
+        raise
+    return db, removed
+
+
 class DatasetWriter(Dataset):
-    """Appends frames, one transaction each; creates the file or reopens one labelled alike."""
+    """Appends frames, one transaction each; creates the file or reopens one labelled alike.
+
+    One writer per file (``_WriterLock``); readers go on meanwhile. ``duplicates_removed`` counts the
+    frames an older version had stored twice, removed when the file was opened.
+    """
 
     def __init__(
         self,
@@ -273,61 +483,94 @@ class DatasetWriter(Dataset):
         if image_format not in IMAGE_FORMATS:
             raise DatasetError(f'image_format must be one of {IMAGE_FORMATS}, got {image_format!r}')
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = _connect(path, timeout)
+        if path.exists() and not path.is_file():
+            raise DatasetError(f'{path}: not a dataset file (a folder or a device)')
         try:
-            with _Transaction(db):
-                for statement in _SCHEMA.split(';'):
-                    if statement.strip():
-                        db.execute(statement)
-                stored = dict(db.execute('SELECT key, value FROM meta').fetchall())
-                if not stored:
-                    meta = {
-                        'schema_version': str(SCHEMA_VERSION),
-                        'config': json.dumps(config.to_dict()),
-                        'image_format': image_format,
-                        'created': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-                    }
-                    db.executemany('INSERT INTO meta (key, value) VALUES (?, ?)', meta.items())
-        finally:
-            db.close()
-        super().__init__(path, timeout)
-        stored_config = self.config
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatasetError(f'{path}: cannot create its folder ({exc.strerror})') from exc
+        self.path = path
+        self._lock = _WriterLock(path)
+        try:
+            db, self.duplicates_removed = _prepare(path, config, image_format, timeout)
+            self._attach(db, timeout)
+        except BaseException:
+            self._lock.release()
+            raise
         wanted = config.to_dict()
         for key in ('distances', 'sensors'):
-            if stored_config[key] != wanted[key]:
+            if self.config.get(key) != wanted[key]:
+                self.close()
                 raise DatasetError(
-                    f'{path}: was labelled with other {key} ({stored_config[key]}); '
+                    f'{path}: was labelled with other {key} ({self.config.get(key)}); '
                     f'use a new dataset file for this config'
                 )
         self.jpeg_quality = jpeg_quality
 
+    def close(self) -> None:
+        super().close()
+        self._lock.release()
+
+    def _cache_connection(self) -> sqlite3.Connection:
+        return self._db
+
     def append(self, frame: FrameRecord) -> int:
-        """Store one frame in its own transaction; returns its id once committed."""
+        """Store one frame in its own transaction; returns its id once committed.
+
+        Raises ``FrameRejectedError`` for a frame of another image size than the dataset's first frame, or
+        one whose (segment, stamp) is already stored; the writer stays usable.
+        """
         expected = (self.distances.size, len(self.sensors))
         if frame.labels.shape != expected:
             raise DatasetError(f'labels shape {frame.labels.shape}, expected {expected}')
+        size = (int(frame.image.shape[0]), int(frame.image.shape[1]))
+        known = self.image_size
+        if known is not None and size != known:
+            raise FrameRejectedError(
+                'image_size',
+                f'{self.path}: frame at stamp {frame.stamp}: image of {_size_text(size)} pixels, this dataset '
+                f'holds {_size_text(known)} (its first frame\'s size; one image size per camera)',
+            )
+        if frame.segmentation is not None and frame.segmentation.shape[:2] != size:
+            raise FrameRejectedError(
+                'image_size',
+                f'{self.path}: frame at stamp {frame.stamp}: segmentation of '
+                f'{_size_text(frame.segmentation.shape[:2])} pixels for an image of {_size_text(size)}',
+            )
         image = encode_image(frame.image, self.image_format, self.jpeg_quality)
         gt = None
         if frame.ground_truth is not None:
             gt = np.ascontiguousarray(frame.ground_truth, np.uint8).reshape(expected).tobytes()
         seg = None if frame.segmentation is None else encode_image(frame.segmentation, 'png')
         x, y, yaw = frame.pose if frame.pose is not None else (None, None, None)
-        with self._transaction() as db:
-            cursor = db.execute(
-                'INSERT INTO frames (stamp, segment, x, y, yaw, image_format, image, labels, ground_truth,'
-                ' segmentation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-                (
-                    frame.stamp,
-                    frame.segment,
-                    x,
-                    y,
-                    yaw,
-                    self.image_format,
-                    image,
-                    np.ascontiguousarray(frame.labels, np.int8).tobytes(),
-                    gt,
-                    seg,
-                ),
-            )
+        try:
+            with _Transaction(self._db) as db:
+                cursor = db.execute(
+                    'INSERT INTO frames (stamp, segment, x, y, yaw, image_format, image, labels, ground_truth,'
+                    ' segmentation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                    (
+                        frame.stamp,
+                        frame.segment,
+                        x,
+                        y,
+                        yaw,
+                        self.image_format,
+                        image,
+                        np.ascontiguousarray(frame.labels, np.int8).tobytes(),
+                        gt,
+                        seg,
+                    ),
+                )
+                if known is None:
+                    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('image_size', ?)",
+                               (json.dumps(size),))
+        except sqlite3.IntegrityError as exc:
+            if 'UNIQUE' not in str(exc):
+                raise DatasetError(f'{self.path}: cannot store the frame at stamp {frame.stamp} ({exc})') from exc
+            raise FrameRejectedError(
+                'duplicate',
+                f'{self.path}: a frame at stamp {frame.stamp} (segment {frame.segment}) is already stored',
+            ) from exc
+        if known is None:
+            self._image_size = size
         return int(cursor.lastrowid or 0)

@@ -9,6 +9,7 @@ resized to the model's input size.
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -308,10 +309,21 @@ def load_segmentation(
         )
     else:
         raise DataError(f'{source}: expected an .npz, a VOC-style folder or a COCO .json')
+    _read_binary_masks(data.masks, classes, source)
     bad = np.setdiff1d(np.unique(data.masks), [*range(len(classes.names)), classes.ignore_index])
     if bad.size:
         raise DataError(f'{source}: masks hold ids {bad.tolist()} outside the {len(classes.names)} classes')
     return data
+
+
+def _read_binary_masks(masks: np.ndarray, classes: ClassList, source: Path) -> None:
+    """Binary masks stored as 0/255 (the usual background/foreground "L" PNG) with 2 classes: 255 is the
+    foreground, not ignore (the whole foreground would silently be left out). Maps 255 -> 1 in place, says so."""
+    if len(classes.names) != 2 or set(np.unique(masks).tolist()) != {0, 255}:
+        return
+    print(f'note: {source}: the masks hold only 0 and 255 with 2 classes: read as binary masks, '
+          f'255 -> 1 ({classes.names[1]}); masks holding a 1 anywhere keep 255 as ignore', file=sys.stderr)
+    masks[masks == 255] = 1
 
 
 def load_images(source: str | Path, size: tuple[int, int]) -> np.ndarray:

@@ -1,13 +1,15 @@
-"""``selfsup bag2dataset``: label a rosbag2 recording (mcap or sqlite3) into a dataset file.
+"""``selfsup bag2dataset``: label a recording into a dataset file.
 
-Two passes over the bag keep memory small: the first collects stamps, odometry and readings and
-labels every frame with the offline labeler; the second decodes the images and stores each frame
+Reads a rosbag2 folder (mcap or sqlite3 storage), a bare ``.mcap`` or ``.db3`` file, or a ROS 1
+``.bag``. Two passes over the bag keep memory small: the first collects stamps, odometry and readings
+and labels every frame with the offline labeler; the second decodes the images and stores each frame
 with its labels (and the simulator's ground truth when the bag carries it).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,9 +20,18 @@ import numpy as np
 from tqdm import tqdm
 
 from selfsup_perception.core.config import ConfigError, LabelingConfig, load_config
-from selfsup_perception.core.dataset import DatasetWriter, FrameRecord
+from selfsup_perception.core.dataset import DatasetError, DatasetWriter, FrameRecord, FrameRejectedError
+from selfsup_perception.core.errors import InputError
+from selfsup_perception.core.geometry import OdometryTrack
 from selfsup_perception.core.images import ImageError
-from selfsup_perception.core.labeling import FRAME, ODOMETRY, LabeledFrame, Recording, label_recording
+from selfsup_perception.core.labeling import (
+    FRAME,
+    ODOMETRY,
+    LabeledFrame,
+    Recording,
+    label_recording,
+    segment_arrivals,
+)
 from selfsup_perception.rosio.fields import (
     IMAGE_TYPES,
     ODOMETRY_TYPE,
@@ -35,9 +46,14 @@ GROUND_TRUTH_TOPIC = '/ground_truth/obstacles'
 SEGMENTATION_TOPIC = '/ground_truth/segmentation'
 _GT_TYPE = 'sensor_msgs/msg/Image'
 _SEGMENTATION_LAG = 5  # frames to wait for a frame's segmentation before storing it without
+_BAG_FILES = ('.mcap', '.db3', '.bag')  # what AnyReader opens as a single file
+_REFUSED = {
+    'duplicate': 'frames already in the dataset (same segment and stamp), skipped',
+    'image_size': "frames of another image size than the dataset's, skipped",
+}
 
 
-class BagError(RuntimeError):
+class BagError(InputError, RuntimeError):
     """The bag cannot be read or lacks a configured topic, or a topic has the wrong type."""
 
 
@@ -76,19 +92,26 @@ class BagTopics:
 
 
 def open_bag(path: Path) -> Any:
+    """An opened ``rosbags`` AnyReader on a rosbag2 folder, a bare ``.mcap``/``.db3`` or a ROS 1 ``.bag``."""
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import Stores, get_typestore
 
+    if path.is_dir() and not (path / 'metadata.yaml').exists():
+        found = sorted(p.name for p in path.iterdir() if p.suffix in _BAG_FILES)
+        if found:
+            raise BagError(f'{path}: a folder without metadata.yaml holding {", ".join(found)}: '
+                           f'pass the file itself, e.g. {path / found[0]}')
+        raise BagError(f'{path}: not a rosbag2 folder (no metadata.yaml) and no {"/".join(_BAG_FILES)} file in it')
     try:
         reader = AnyReader([path], default_typestore=get_typestore(Stores.ROS2_JAZZY))
         reader.open()
     except Exception as exc:
-        raise BagError(f'{path}: cannot open as a rosbag2 recording: {exc}') from exc
+        raise BagError(f'{path}: cannot open as a recording: {" ".join(str(exc).split())}') from exc
     return reader
 
 
 def connections_of(reader: Any, topics: BagTopics, config: LabelingConfig) -> dict[str, Any]:
-    """Map topic -> connection for every topic needed; clear errors for missing or mistyped ones."""
+    """Map topic -> connection for every topic needed; one error lists every missing or mistyped topic."""
     by_topic = {c.topic: c for c in reader.connections}
     camera = topics.camera
     if camera not in by_topic and camera + '/compressed' in by_topic:
@@ -96,12 +119,13 @@ def connections_of(reader: Any, topics: BagTopics, config: LabelingConfig) -> di
     wanted = {camera: IMAGE_TYPES, topics.odometry: (ODOMETRY_TYPE,)}
     for sensor in config.sensors:
         wanted[sensor.topic] = (SENSOR_TYPES[sensor.msg_type],)
-    available = ', '.join(f'{t} [{c.msgtype}]' for t, c in sorted(by_topic.items()))
-    for topic, types in wanted.items():
-        if topic not in by_topic:
-            raise BagError(f'topic {topic} is not in the bag (it has: {available})')
-        if by_topic[topic].msgtype not in types:
-            raise BagError(f'topic {topic} has type {by_topic[topic].msgtype}, expected {" or ".join(types)}')
+    missing = [topic for topic in wanted if topic not in by_topic]
+    mistyped = [f'{topic} has type {by_topic[topic].msgtype}, expected {" or ".join(types)}'
+                for topic, types in wanted.items() if topic in by_topic and by_topic[topic].msgtype not in types]
+    if missing or mistyped:
+        available = ', '.join(f'{t} [{c.msgtype}]' for t, c in sorted(by_topic.items())) or 'nothing'
+        problems = ([f'topics not in the bag: {", ".join(missing)}'] if missing else []) + mistyped
+        raise BagError(f'{"; ".join(problems)} (the bag has: {available})')
     result = {'camera': by_topic[camera], 'odometry': by_topic[topics.odometry]}
     for topic in (GROUND_TRUTH_TOPIC, SEGMENTATION_TOPIC):
         if topic in by_topic and by_topic[topic].msgtype == _GT_TYPE:
@@ -140,6 +164,24 @@ def read_recording(reader: Any, connections: dict[str, Any], config: LabelingCon
             events.extend((2 + s, stamp, (sensor_value(msg, config.sensors[s]),))
                           for s in sensors_by_topic[conn.topic])
     return Recording.from_events(events), ground_truth, frame_index
+
+
+def odometry_gaps_and_jumps(recording: Recording, config: LabelingConfig) -> tuple[int, int]:
+    """(gaps, jumps) in the odometry stream, counted apart: a gap is an interval longer than
+    ``max_odom_gap`` (poses are not interpolated across it), a jump a step longer than ``max_odom_jump``
+    within a shorter interval (a teleport). The labeler's ``odometry_jumps`` counts both as jumps."""
+    segment, accepted = segment_arrivals(recording.stamp, config.reorder_window, config.reset_threshold)
+    odometry = accepted & (recording.kind == ODOMETRY) & np.all(np.isfinite(recording.values), axis=1)
+    gaps = jumps = 0
+    for seg in np.unique(segment[odometry]):
+        index = np.flatnonzero(odometry & (segment == seg))
+        t, first = np.unique(recording.stamp[index], return_index=True)  # sorted; the first of equal stamps
+        x, y, yaw = recording.values[index[first]].T
+        track = OdometryTrack(t, x, y, yaw, config.max_odom_gap, config.max_odom_jump)
+        long = np.diff(track.t) > config.max_odom_gap
+        gaps += int(np.count_nonzero(long))
+        jumps += int(np.count_nonzero(track.jump_after & ~long))
+    return gaps, jumps
 
 
 def _frames_with_images(reader: Any, connections: dict[str, Any], labeled: dict[int, LabeledFrame],
@@ -188,24 +230,32 @@ def bag_to_dataset(bag: Path, config: LabelingConfig, out: Path, topics: BagTopi
     reader = open_bag(bag)
     try:
         connections = connections_of(reader, topics, config)
-        recording, ground_truth, _ = read_recording(reader, connections, config)
-        frames, stats = label_recording(recording, config)
-        summary.problems.update({
-            'late messages dropped': stats.late_messages, 'time resets': stats.time_resets,
-            'odometry jumps': stats.odometry_jumps, 'duplicate odometry stamps': stats.duplicate_odometry,
-            'invalid stamps': stats.invalid_stamps, 'invalid odometry': stats.invalid_odometry,
-            'unknown (NaN) readings': stats.unknown_readings,
-        })
-        labeled = {int(f.payload): f for f in frames}
-        k, s = len(config.distances), len(config.sensors)
-        summary.labels_known = np.zeros(k, np.int64)
-        summary.labels_positive = np.zeros(k, np.int64)
-        writer = DatasetWriter(out, config, image_format=image_format)
+        writer = DatasetWriter(out, config, image_format=image_format)  # a bad --out fails before the work
         try:
+            summary.problems['frames stored twice by an older version, removed'] = writer.duplicates_removed
+            recording, ground_truth, _ = read_recording(reader, connections, config)
+            frames, stats = label_recording(recording, config)
+            gaps, jumps = odometry_gaps_and_jumps(recording, config)
+            summary.problems.update({
+                'late messages dropped': stats.late_messages, 'time resets': stats.time_resets,
+                f'odometry gaps (longer than max_odom_gap = {config.max_odom_gap} s)': gaps,
+                f'odometry jumps (teleports, longer than max_odom_jump = {config.max_odom_jump} m)': jumps,
+                'duplicate odometry stamps': stats.duplicate_odometry,
+                'invalid stamps': stats.invalid_stamps, 'invalid odometry': stats.invalid_odometry,
+                'unknown (NaN) readings': stats.unknown_readings,
+            })
+            labeled = {int(f.payload): f for f in frames}
+            k, s = len(config.distances), len(config.sensors)
+            summary.labels_known = np.zeros(k, np.int64)
+            summary.labels_positive = np.zeros(k, np.int64)
             for frame, image, segmentation in _frames_with_images(reader, connections, labeled, summary):
                 gt = ground_truth.get(frame.stamp)
-                writer.append(FrameRecord(frame.stamp, image, frame.labels, frame.pose, frame.segment,
-                                          gt, segmentation))
+                try:
+                    writer.append(FrameRecord(frame.stamp, image, frame.labels, frame.pose, frame.segment,
+                                              gt, segmentation))
+                except FrameRejectedError as exc:
+                    summary.problems[_REFUSED[exc.kind]] += 1
+                    continue
                 summary.frames += 1
                 summary.with_ground_truth += gt is not None
                 summary.labels_known += (frame.labels >= 0).reshape(k, s).sum(axis=1)
@@ -218,7 +268,8 @@ def bag_to_dataset(bag: Path, config: LabelingConfig, out: Path, topics: BagTopi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('bag', type=Path, help='rosbag2 directory (mcap or sqlite3 storage)')
+    parser.add_argument('bag', type=Path,
+                        help='rosbag2 folder (mcap or sqlite3 storage), a bare .mcap or .db3 file, or a ROS 1 .bag')
     parser.add_argument('--config', type=Path, required=True, help='params YAML, e.g. config/robot.yaml')
     parser.add_argument('--out', type=Path, required=True, help='dataset file to create or append to')
     parser.add_argument('--camera-topic', default='/camera/image_raw',
@@ -233,13 +284,13 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         summary = bag_to_dataset(args.bag, config, args.out, BagTopics(args.camera_topic, args.odom_topic),
                                  args.image_format)
-    except (BagError, ConfigError) as exc:
-        print(f'error: {exc}')
+    except (BagError, ConfigError, DatasetError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
         return 2
     print(f'wrote {args.out}')
     for line in summary.lines(config.distances):
         print(line)
     if not summary.frames:
-        print('error: no frame could be stored (see the counts above)')
+        print('error: no frame could be stored (see the counts above)', file=sys.stderr)
         return 1
     return 0

@@ -73,3 +73,29 @@ def test_node_section_overrides_global(tmp_path):
     path.write_text(text)
     assert load_config(path).horizon == 10.0
     assert load_config(path, node_name='labeler').horizon == 3.0
+
+
+@pytest.mark.parametrize(('body', 'message'), [
+    ('    labeling: ' + '[' * 50000 + ']' * 50000, 'nested too deeply to be a config file'),
+    ('    labeling: ' + '{a: ' * 3000 + '1' + '}' * 3000, 'nested too deeply to be a config file'),
+    ('    labeling: {horizon: 1' + '0' * 400 + '}', r'labeling.horizon: too large, got 1000.*000$'),
+    ('    labeling: {1: 2, horizonn: 3}', 'labeling.1: unknown setting'),
+    ('    labeling: {distances: "' + 'x' * 5000 + '"}', r"labeling.distances: expected a non-empty list, got 'x.{10,40}'$"),
+    ('    labeling: {[1]: 2}', r'not valid YAML: found unhashable key \(line 3, column 16\)$'),
+    ('    sensors: {names: [a], a: {topic: /a, threshold: 0.1, max_range: 1, 7: x, zz: 1}}', 'sensors.a.7: unknown sensor setting'),
+])
+def test_hostile_files_give_one_line_errors(tmp_path, body, message):
+    path = tmp_path / 'c.yaml'
+    path.write_text('/**:\n  ros__parameters:\n' + body + '\n')
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path)
+    assert '\n' not in str(caught.value)
+    assert str(caught.value).startswith(f'{path}: ')
+    assert len(str(caught.value)) < 300
+
+
+def test_a_file_that_is_not_text_is_named(tmp_path):
+    path = tmp_path / 'c.yaml'
+    path.write_bytes(b'\xff\xfe\x00binary')
+    with pytest.raises(ConfigError, match=rf'^{path}: not a text file'):
+        load_config(path)

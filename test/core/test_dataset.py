@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import signal
 import sqlite3
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selfsup_perception.core.dataset import Dataset, DatasetError, DatasetWriter, FrameRecord
+from selfsup_perception.core.dataset import Dataset, DatasetError, DatasetWriter, FrameRecord, FrameRejectedError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,7 +109,7 @@ def test_export_npz(tmp_path, robot_config):
     with DatasetWriter(tmp_path / 'd.db', robot_config, image_format='png') as writer:
         for i in range(3):
             writer.append(_frame(i, robot_config, gt=True))
-        assert writer.export_npz(tmp_path / 'out.npz') == 3
+        assert writer.export_npz(tmp_path / 'out.npz').frames == 3
         writer.export_npz(tmp_path / 'small.npz', images=False)
     data = np.load(tmp_path / 'out.npz', allow_pickle=False)
     assert data['labels'].shape == (3, 21, 5)
@@ -131,8 +132,8 @@ writer = DatasetWriter(sys.argv[1], config)
 shape = (len(config.distances), len(config.sensors))
 rng = np.random.default_rng(int(sys.argv[3]))
 image = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
-for i in range(100000):
-    frame_id = writer.append(FrameRecord(float(i), image, np.zeros(shape, np.int8)))
+for i in range(100000):  # every run its own stamps: a (segment, stamp) is stored once
+    frame_id = writer.append(FrameRecord(1e6 * int(sys.argv[3]) + i, image, np.zeros(shape, np.int8)))
     print(frame_id, flush=True)
 """
 
@@ -159,3 +160,215 @@ def test_kill_9_never_loses_a_committed_frame(tmp_path):
             stored = {int(i) for b in dataset.iter_batches(images=True) for i in b.ids}
         assert committed <= stored, f'attempt {attempt}: lost {sorted(committed - stored)[:5]}'
     assert len(committed) > 12
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_writer_refuses_another_image_size_and_goes_on(tmp_path, robot_config):
+    with DatasetWriter(tmp_path / 'd.db', robot_config) as writer:
+        writer.append(_frame(0, robot_config))
+        tiny = dataclasses.replace(_frame(1, robot_config), image=np.zeros((1, 1, 3), np.uint8))
+        with pytest.raises(FrameRejectedError, match=r'image of 1x1 pixels, this dataset holds 32x24') as caught:
+            writer.append(tiny)
+        assert caught.value.kind == 'image_size'
+        writer.append(_frame(2, robot_config))
+    with DatasetWriter(tmp_path / 'd.db', robot_config) as writer:  # the size is the file's, not the writer's
+        with pytest.raises(FrameRejectedError, match='1x1'):
+            writer.append(tiny)
+        assert len(writer) == 2
+
+
+def _store_raw(path: Path, frame: FrameRecord, image_format: str = 'png') -> None:
+    """Insert a frame as an older version did: no size check (mixed sizes), no unique index."""
+    from selfsup_perception.core.images import encode_image
+
+    db = sqlite3.connect(path)
+    seg = None if frame.segmentation is None else encode_image(frame.segmentation, 'png')
+    gt = None if frame.ground_truth is None else frame.ground_truth.tobytes()
+    db.execute('INSERT INTO frames (stamp, segment, image_format, image, labels, ground_truth, segmentation) '
+               'VALUES (?, ?, ?, ?, ?, ?, ?)', (frame.stamp, frame.segment, image_format,
+                                                encode_image(frame.image, image_format),
+                                                frame.labels.tobytes(), gt, seg))
+    db.commit()
+    db.close()
+
+
+def test_readers_resize_frames_of_another_size(tmp_path, robot_config):
+    path = tmp_path / 'd.db'
+    with DatasetWriter(path, robot_config, image_format='png') as writer:
+        for i in range(3):
+            writer.append(_frame(i, robot_config, gt=True))
+    odd = dataclasses.replace(_frame(3, robot_config, gt=True), image=np.full((1, 1, 3), 200, np.uint8),
+                              segmentation=np.full((1, 1), 2, np.uint8))
+    _store_raw(path, odd)
+    with Dataset(path) as dataset:
+        assert dataset.image_size == (24, 32)
+        data = dataset.read_all()
+        assert data.images.shape == (4, 24, 32, 3)
+        assert data.segmentation.shape == (4, 24, 32)
+        assert data.resized == 1
+        assert (data.images[3] == 200).all()
+        assert (data.segmentation[3] == 2).all()
+        batches = list(dataset.iter_batches(batch_size=2))
+        assert [b.resized for b in batches] == [0, 1]
+        assert len(dataset.read_all(images=False).ids) == 4  # the same frames with or without images
+        summary = dataset.export_npz(tmp_path / 'out.npz')
+    assert (summary.frames, summary.resized) == (4, 1)
+    assert np.load(tmp_path / 'out.npz', allow_pickle=False)['images'].shape == (4, 24, 32, 3)
+
+
+def test_one_writer_at_a_time_and_readers_go_on(tmp_path, robot_config):
+    path = tmp_path / 'd.db'
+    writer = DatasetWriter(path, robot_config)
+    writer.append(_frame(0, robot_config))
+    with pytest.raises(DatasetError, match=rf'another writer \(pid {os.getpid()}\) has it open'):
+        DatasetWriter(path, robot_config)
+    with Dataset(path) as reader:
+        assert len(reader) == 1
+        reader.store_embeddings('abc', np.array([1]), np.ones((1, 4), np.float32))  # the trainer's cache
+        writer.append(_frame(1, robot_config))
+        assert len(reader) == 2
+        assert sorted(reader.cached_embeddings('abc', np.array([1, 2]))) == [1]
+    writer.close()
+    with DatasetWriter(path, robot_config) as again:
+        assert len(again) == 2
+
+
+HOLDER = """
+import sys
+from selfsup_perception.core.config import load_config
+from selfsup_perception.core.dataset import DatasetWriter
+writer = DatasetWriter(sys.argv[1], load_config(sys.argv[2]))
+print('ready', flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_killed_writer_leaves_no_stale_lock(tmp_path, robot_config):
+    path = tmp_path / 'd.db'
+    proc = subprocess.Popen([sys.executable, '-c', HOLDER, str(path), str(ROOT / 'config/robot.yaml')],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == 'ready'
+        with pytest.raises(DatasetError, match=rf'another writer \(pid {proc.pid}\)'):
+            DatasetWriter(path, robot_config)
+    finally:
+        proc.kill()  # SIGKILL: no cleanup code runs
+        proc.communicate()
+    with DatasetWriter(path, robot_config) as writer:
+        writer.append(_frame(0, robot_config))
+
+
+def test_a_frame_is_never_stored_twice(tmp_path, robot_config):
+    path = tmp_path / 'd.db'
+    with DatasetWriter(path, robot_config) as writer:
+        writer.append(_frame(0, robot_config))
+        with pytest.raises(FrameRejectedError, match=r'a frame at stamp 0.0 \(segment 0\) is already stored') as caught:
+            writer.append(_frame(0, robot_config))
+        assert caught.value.kind == 'duplicate'
+        writer.append(dataclasses.replace(_frame(0, robot_config), segment=1))  # after a time reset
+        writer.append(_frame(1, robot_config))
+        assert len(writer) == 3
+
+
+def test_an_older_dataset_with_frames_stored_twice_stays_openable(tmp_path, robot_config):
+    path = tmp_path / 'd.db'
+    with DatasetWriter(path, robot_config, image_format='png') as writer:
+        for i in range(3):
+            writer.append(_frame(i, robot_config))
+        writer.store_embeddings('abc', np.array([1, 2, 3]), np.ones((3, 4), np.float32))
+    db = sqlite3.connect(path)
+    db.execute('DROP INDEX frames_segment_stamp')  # as older versions made it
+    db.commit()
+    db.close()
+    for i in range(3):
+        _store_raw(path, _frame(i, robot_config))  # a second labeler stored every frame again
+    with Dataset(path) as reader:
+        assert len(reader) == 6
+    with DatasetWriter(path, robot_config) as writer:
+        assert writer.duplicates_removed == 3
+        assert [int(i) for i in writer.read_all(images=False).ids] == [1, 2, 3]
+        assert sorted(writer.cached_embeddings('abc', np.arange(1, 7))) == [1, 2, 3]
+        with pytest.raises(FrameRejectedError):
+            writer.append(_frame(1, robot_config))
+    with DatasetWriter(path, robot_config) as writer:
+        assert writer.duplicates_removed == 0
+
+
+def test_readers_never_create_or_change_a_file(tmp_path, robot_config):
+    empty = tmp_path / 'empty.db'
+    empty.touch()
+    with pytest.raises(DatasetError, match='empty.db: not a readable dataset'):
+        Dataset(empty)
+    assert empty.stat().st_size == 0
+    with pytest.raises(DatasetError, match='missing.db: no such dataset'):
+        Dataset(tmp_path / 'missing.db')
+    assert not (tmp_path / 'missing.db').exists()
+    path = tmp_path / 'd.db'
+    with DatasetWriter(path, robot_config) as writer:
+        writer.append(_frame(0, robot_config))
+    before = _digest(path)
+    with Dataset(path) as reader:
+        reader.read_all()
+        reader.export_npz(tmp_path / 'out.npz')
+    assert _digest(path) == before
+
+
+@pytest.mark.parametrize(('key', 'value', 'message'), [
+    ('config', None, r'not a dataset this package wrote \(no labeling config, meta.config\)'),
+    ('config', '{"distances": [0.1]}', r'its labeling config \(meta.config\) is unreadable'),
+    ('schema_version', 'abc', "schema version 'abc', this code reads 1"),
+    ('schema_version', None, 'not a dataset'),
+])
+def test_bad_metadata_is_one_clear_error(tmp_path, robot_config, key, value, message):
+    path = tmp_path / 'd.db'
+    DatasetWriter(path, robot_config).close()
+    db = sqlite3.connect(path)
+    if value is None:
+        db.execute('DELETE FROM meta WHERE key = ?', (key,))
+    else:
+        db.execute('UPDATE meta SET value = ? WHERE key = ?', (value, key))
+    db.commit()
+    db.close()
+    with pytest.raises(DatasetError, match=message):
+        Dataset(path)
+
+
+def test_writer_refuses_files_that_are_not_datasets_and_leaves_them_alone(tmp_path, robot_config):
+    text = tmp_path / 'notes.txt'
+    text.write_text('not a dataset\n' * 50)
+    other = tmp_path / 'other.db3'
+    db = sqlite3.connect(other)
+    db.execute('CREATE TABLE messages (id INTEGER PRIMARY KEY, data BLOB)')
+    db.commit()
+    db.close()
+    for path, message in ((text, 'not a readable dataset'), (other, r"an SQLite file but not a dataset \(tables: \['messages'\]\)")):
+        before = _digest(path)
+        with pytest.raises(DatasetError, match=message):
+            DatasetWriter(path, robot_config)
+        assert _digest(path) == before
+        DatasetWriter(tmp_path / 'fine.db', robot_config).close()  # the failed writer's lock was released
+    with pytest.raises(DatasetError, match='not a dataset file'):
+        DatasetWriter(tmp_path, robot_config)
+
+
+def test_export_keeps_existing_files_and_leaves_no_temporary(tmp_path, robot_config):
+    with DatasetWriter(tmp_path / 'd.db', robot_config) as writer:
+        writer.append(_frame(0, robot_config))
+    out = tmp_path / 'out.npz'
+    out.write_bytes(b'keep me')
+    with Dataset(tmp_path / 'd.db') as dataset:
+        with pytest.raises(DatasetError, match=rf'^{out}: already exists, not overwritten$'):
+            dataset.export_npz(out)
+        assert out.read_bytes() == b'keep me'
+        assert dataset.export_npz(out, overwrite=True).frames == 1
+        assert np.load(out, allow_pickle=False)['labels'].shape == (1, 21, 5)
+        folder = tmp_path / 'a_folder.npz'
+        folder.mkdir()
+        with pytest.raises(DatasetError, match=rf'^{folder}: cannot write \(Is a directory\)$'):
+            dataset.export_npz(folder, overwrite=True)
+        with pytest.raises(DatasetError, match=rf'^{tmp_path}/nowhere/x.npz: cannot write'):
+            dataset.export_npz(tmp_path / 'nowhere' / 'x.npz')
+    assert not list(tmp_path.rglob('*.tmp.npz'))

@@ -33,11 +33,15 @@ def _classes(module: types.ModuleType, *names: str) -> None:
 
 def fake_modules() -> dict[str, types.ModuleType]:
     modules = {name: types.ModuleType(name) for name in (
-        'launch', 'launch.actions', 'launch.conditions', 'launch.substitutions',
-        'launch.launch_description_sources', 'launch_ros', 'launch_ros.actions', 'launch_ros.substitutions')}
+        'launch', 'launch.actions', 'launch.conditions', 'launch.substitutions', 'launch.event_handlers',
+        'launch.events', 'launch.launch_description_sources', 'launch_ros', 'launch_ros.actions',
+        'launch_ros.substitutions')}
     _classes(modules['launch'], 'LaunchDescription')
     _classes(modules['launch.actions'], 'DeclareLaunchArgument', 'IncludeLaunchDescription', 'ExecuteProcess',
-             'GroupAction', 'LogInfo', 'SetEnvironmentVariable', 'TimerAction', 'OpaqueFunction')
+             'GroupAction', 'LogInfo', 'SetEnvironmentVariable', 'TimerAction', 'OpaqueFunction',
+             'RegisterEventHandler', 'EmitEvent')
+    _classes(modules['launch.event_handlers'], 'OnProcessExit', 'OnExecutionComplete', 'OnProcessStart')
+    _classes(modules['launch.events'], 'Shutdown')
     _classes(modules['launch.conditions'], 'IfCondition', 'UnlessCondition')
     _classes(modules['launch.substitutions'], 'LaunchConfiguration', 'PathJoinSubstitution', 'PythonExpression',
              'TextSubstitution', 'EnvironmentVariable')
@@ -61,6 +65,21 @@ def load_launch_description(path: Path, monkeypatch: Any) -> Recorded:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.generate_launch_description()
+
+
+def evaluate(value: Any, arguments: dict[str, str]) -> Any:
+    """What a recorded substitution becomes with launch ``arguments`` given (LaunchConfiguration,
+    PythonExpression, text and lists of them; other values unchanged)."""
+    if isinstance(value, list):
+        return ''.join(str(evaluate(part, arguments)) for part in value)
+    kind = type(value).__name__
+    if kind == 'LaunchConfiguration':
+        return arguments[value.args[0]]
+    if kind == 'PythonExpression':
+        return str(eval(evaluate(value.args[0], arguments)))  # the launch file's own expression
+    if kind == 'TextSubstitution':
+        return value.kwargs['text']
+    return value
 
 
 def walk(entity: Any) -> list[Recorded]:

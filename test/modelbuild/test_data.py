@@ -189,3 +189,36 @@ def test_coco_annotations_become_class_masks(tmp_path: Path, classes) -> None:
     assert mask[5, 5] == 1  # obstacle
     assert mask[14, 14] == 255  # a category not in the class list is ignored
     assert mask[19, 0] == 0  # background
+
+
+def _binary_voc(folder: Path, values: tuple[int, int]) -> None:
+    import cv2
+
+    (folder / 'images').mkdir(parents=True)
+    (folder / 'masks').mkdir()
+    for i, image in enumerate(smooth_images(2, 24, 32)):
+        cv2.imwrite(str(folder / 'images' / f'{i}.png'), image[..., ::-1])
+        ids = np.full((24, 32), values[0], np.uint8)
+        ids[8:16, 10:20] = values[1]
+        _png(folder / 'masks' / f'{i}.png', ids, palette=False)
+
+
+def test_binary_masks_stored_as_0_255_are_read_as_two_classes(tmp_path: Path, capsys) -> None:
+    path = tmp_path / 'two.yaml'
+    path.write_text('classes:\n  - {name: background, color: [0, 0, 0]}\n  - {name: person, color: [255, 255, 255]}\n')
+    two = load_classes(path)
+    _binary_voc(tmp_path / 'binary', (0, 255))
+    data = load_segmentation(tmp_path / 'binary', two, (24, 32))
+    assert set(np.unique(data.masks)) == {0, 1}
+    assert (data.masks[:, 8:16, 10:20] == 1).all()
+    note = capsys.readouterr().err
+    assert 'binary: the masks hold only 0 and 255 with 2 classes: read as binary masks, 255 -> 1 (person)' in note
+    _binary_voc(tmp_path / 'labelled', (1, 255))  # a 1 somewhere: 255 is the ignore index as usual
+    assert set(np.unique(load_segmentation(tmp_path / 'labelled', two, (24, 32)).masks)) == {1, 255}
+    assert capsys.readouterr().err == ''
+
+
+def test_0_255_masks_with_more_classes_keep_255_as_ignore(tmp_path: Path, classes, capsys) -> None:
+    _binary_voc(tmp_path / 'binary', (0, 255))
+    assert set(np.unique(load_segmentation(tmp_path / 'binary', classes, (24, 32)).masks)) == {0, 255}
+    assert capsys.readouterr().err == ''
