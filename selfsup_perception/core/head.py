@@ -202,7 +202,7 @@ class Head:
                                 f'are of other types: {type(training).__name__}, {type(embedding_sha256).__name__}')
         e, k, s = card.embedding_size, len(card.distances), len(card.sensors)
         sizes = [e, hidden, k * s] if hidden else [e, k * s]
-        expected = {'mean': (e,), 'scale': (e,)}
+        expected: dict[str, tuple[int, ...]] = {'mean': (e,), 'scale': (e,)}
         for i in range(len(sizes) - 1):
             expected[f'w{i}'], expected[f'b{i}'] = (sizes[i], sizes[i + 1]), (sizes[i + 1],)
         values = sum(math.prod(shape) for shape in expected.values())

@@ -157,6 +157,11 @@ class TimeGuard(Generic[T]):
     def holding(self) -> bool:
         return bool(self._held)
 
+    @property
+    def held(self) -> int:
+        """Messages waiting for another to agree with their far-off stamp."""
+        return len(self._held)
+
     def observe(self, stamp: float, item: T) -> list[tuple[Arrival, T]]:
         jump = math.isfinite(self.latest) and abs(stamp - self.latest) > self.reset_threshold
         if self._held:
@@ -414,9 +419,14 @@ class StreamingLabeler:
         return len(self._frame_t)
 
     @property
+    def held(self) -> int:
+        """Messages the time guard holds until another message agrees with their far-off stamp."""
+        return self._guard.held
+
+    @property
     def buffered(self) -> int:
-        """Messages held in memory (pending frames, odometry and readings)."""
-        return len(self._frame_t) + len(self._odom) + len(self._readings)
+        """Messages held in memory (pending frames, odometry, readings and the time guard's)."""
+        return len(self._frame_t) + len(self._odom) + len(self._readings) + self._guard.held
 
     def _is_final(self, frame_stamp: float) -> bool:
         safe = self._guard.safe_time
