@@ -29,6 +29,8 @@ from selfsup_perception.core.modelcard import (
     write_card,
 )
 
+MAX_HEAD_VALUES = 1 << 24  # weights a head may have (16.8 M: 64 MB as float32); heads have ~10^5-10^6
+
 
 class HeadLoadError(ModelLoadError):
     """A saved head is missing, corrupt, or does not fit the embedder/labels it is used with."""
@@ -191,20 +193,25 @@ class Head:
             raise HeadLoadError(
                 f'{path}: its card is not a head card (kind, distances, sensors, embedding_size)'
             )
-        hidden = card.extra.get('hidden')
-        if not isinstance(hidden, int) or hidden < 0:
+        hidden, training, embedding_sha256 = (card.extra.get(key) for key in ('hidden', 'training',
+                                                                               'embedding_sha256'))
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
             raise HeadLoadError(f'{path}: card field hidden must be an integer >= 0, got {hidden!r}')
-        arrays = _read_npz(path)
+        if not isinstance(training, dict | None) or not isinstance(embedding_sha256, str | None):
+            raise HeadLoadError(f'{path}: card fields training (an object) and embedding_sha256 (a string) '
+                                f'are of other types: {type(training).__name__}, {type(embedding_sha256).__name__}')
         e, k, s = card.embedding_size, len(card.distances), len(card.sensors)
         sizes = [e, hidden, k * s] if hidden else [e, k * s]
-        expected = {'mean': (e,), 'scale': (e,)}
+        expected: dict[str, tuple[int, ...]] = {'mean': (e,), 'scale': (e,)}
         for i in range(len(sizes) - 1):
             expected[f'w{i}'], expected[f'b{i}'] = (sizes[i], sizes[i + 1]), (sizes[i + 1],)
-        shapes = {name: a.shape for name, a in arrays.items()}
-        if shapes != expected:
-            raise HeadLoadError(f'{path}: arrays {shapes} do not match its card, which needs {expected}')
+        values = sum(math.prod(shape) for shape in expected.values())
+        if e < 1 or values > MAX_HEAD_VALUES:
+            raise HeadLoadError(f'{path}: its card describes a head of {values} weights (embedding size {e}); '
+                                f'a head has 1 to {MAX_HEAD_VALUES}')
+        arrays = _read_npz(path, expected)
         if (
-            not all(a.dtype.kind == 'f' and np.isfinite(a).all() for a in arrays.values())
+            not all(np.isfinite(a).all() for a in arrays.values())
             or not (arrays['scale'] > 0).all()
         ):
             raise HeadLoadError(f'{path}: weights must be finite floats and scales > 0')
@@ -217,16 +224,38 @@ class Head:
             ),
             distances=card.distances,
             sensors=card.sensors,
-            embedding_sha256=str(card.extra.get('embedding_sha256', '')),
-            training=dict(card.extra.get('training', {})),
+            embedding_sha256=embedding_sha256 or '',
+            training=dict(training or {}),
         )
         if embedder is not None:
             _check_embedder(path, head, embedder)
         return head
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+def _read_npz(path: Path, expected: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """The arrays of a head .npz, once every array header says the name, shape and float dtype ``expected``.
+
+    The headers are read first (numpy's own parser, a few hundred bytes each), so an archive of a few MB
+    that would expand to GBs, or holds arrays of other shapes or object dtype, is refused before loading.
+    """
     try:
+        with zipfile.ZipFile(path) as archive:
+            headers = {}
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    if version not in ((1, 0), (2, 0)):
+                        raise ValueError(f'{info.filename}: .npy format version {version}')
+                    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read_header(member)
+                headers[info.filename.removesuffix('.npy')] = (shape, dtype)
+            shapes = {name: shape for name, (shape, _) in headers.items()}
+            if shapes != expected:
+                raise HeadLoadError(f'{path}: arrays {shapes} do not match its card, which needs {expected}')
+            if not all(dtype.kind == 'f' and dtype.itemsize in (4, 8) for _, dtype in headers.values()):
+                raise HeadLoadError(f'{path}: weights must be float32 or float64 arrays, got '
+                                    f'{ {name: str(dtype) for name, (_, dtype) in headers.items()} }')
         with np.load(path, allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:

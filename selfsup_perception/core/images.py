@@ -1,13 +1,23 @@
 """Image conversion: ROS image fields to RGB numpy arrays, and encoding for storage.
 
 ROS-free: the nodes pass the message fields in, so the same validation serves live topics and
-bags. Every malformed input raises ``ImageError`` with a message saying what is wrong.
+bags. Every malformed input raises ``ImageError`` with a message saying what is wrong. With
+``max_pixels`` an image larger than that is refused before any pixel is decoded: a few kB of PNG or
+JPEG can declare a gigapixel image (a decompression bomb), so the size comes from the header first.
 """
 
 from __future__ import annotations
 
+import struct
+
 import cv2
 import numpy as np
+
+DEFAULT_MAX_PIXELS = 4096 * 4096  # 16.8 Mpx: above any robot camera's frame (4K UHD is 8.3 Mpx)
+_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+# JPEG start-of-frame markers (baseline, progressive, lossless, ...; not DHT C4, JPG C8, DAC CC).
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})  # TEM, RSTn, SOI: markers without a length
 
 # encoding -> (channels, bytes per channel, conversion to RGB or None)
 _ENCODINGS: dict[str, tuple[int, int, int | None]] = {
@@ -34,6 +44,7 @@ def raw_to_rgb(
     step: int,
     data: bytes | bytearray | memoryview,
     is_bigendian: bool = False,
+    max_pixels: int | None = None,
 ) -> np.ndarray:
     """Convert sensor_msgs/Image fields to an (H, W, 3) uint8 RGB array (copies the data)."""
     if encoding not in _ENCODINGS:
@@ -41,6 +52,7 @@ def raw_to_rgb(
     channels, depth, conversion = _ENCODINGS[encoding]
     if height <= 0 or width <= 0:
         raise ImageError(f'empty image ({width}x{height})')
+    _check_pixels(width, height, max_pixels)
     row_bytes = width * channels * depth
     if step < row_bytes:
         raise ImageError(f'step {step} is smaller than width * pixel size = {row_bytes}')
@@ -75,11 +87,54 @@ def rgb_to_raw(image: np.ndarray, encoding: str = 'rgb8') -> tuple[int, int, int
     return height, width, pixels.strides[0], pixels.tobytes()
 
 
-def decode_image(blob: bytes | bytearray | memoryview, grayscale: bool = False) -> np.ndarray:
-    """Decode a JPEG/PNG blob to RGB (H, W, 3), or to (H, W) with ``grayscale`` (class masks)."""
+def _check_pixels(width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageError(f'image of {width}x{height} pixels is larger than the {max_pixels} pixels accepted '
+                         '(max_image_pixels)')
+
+
+def compressed_size(blob: bytes | bytearray | memoryview) -> tuple[int, int]:
+    """(width, height) a PNG or JPEG blob declares in its header, read without decoding any pixel."""
+    data = bytes(memoryview(blob)[:65536]) if len(blob) > 65536 else bytes(blob)  # headers come first
+    if data.startswith(_PNG_SIGNATURE):
+        if len(data) < 24 or data[12:16] != b'IHDR':
+            raise ImageError('PNG without an IHDR header')
+        width, height = struct.unpack('>II', data[16:24])
+        return width, height
+    if not data.startswith(b'\xff\xd8'):
+        raise ImageError(f'compressed image is neither PNG nor JPEG ({len(blob)} bytes)')
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            raise ImageError(f'corrupt JPEG: no marker at byte {i}')
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, or the scan before any frame header
+            break
+        if marker in _JPEG_SOF and i + 9 <= len(data):
+            height, width = struct.unpack('>HH', data[i + 5 : i + 9])
+            return width, height
+        i += 2 + struct.unpack('>H', data[i + 2 : i + 4])[0]
+    raise ImageError('JPEG without a frame header (SOF) in its first 64 kB')
+
+
+def decode_image(
+    blob: bytes | bytearray | memoryview, grayscale: bool = False, max_pixels: int | None = None
+) -> np.ndarray:
+    """Decode a JPEG/PNG blob to RGB (H, W, 3), or to (H, W) with ``grayscale`` (class masks).
+
+    With ``max_pixels`` only PNG and JPEG are accepted, and only when their header's size is within it.
+    """
     buffer = np.frombuffer(blob, dtype=np.uint8)
     if buffer.size == 0:
         raise ImageError('empty compressed image')
+    if max_pixels is not None:
+        _check_pixels(*compressed_size(blob), max_pixels)
     flags = cv2.IMREAD_UNCHANGED if grayscale else cv2.IMREAD_COLOR
     image = cv2.imdecode(buffer, flags)
     if image is None:

@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from .geometry import OdometryTrack, wrap_angle
 UNKNOWN = -1
 FRAME, ODOMETRY = 0, 1  # event kinds of a Recording; readings are 2 + sensor index
 PAIRS_PER_CHUNK = 1 << 19  # (frame, reading) pairs per vectorised step: bounds temporary memory
+T = TypeVar('T')
 
 
 def reading_labels(values: np.ndarray, sensor: SensorConfig) -> np.ndarray:
@@ -128,29 +129,80 @@ class Arrival(Enum):
 
     ACCEPTED = 'accepted'
     LATE = 'late'
-    RESET = 'reset'
+    RESET = 'reset'  # accepted, as the first message of a new segment: time ran backwards
+    OUTLIER = 'outlier'  # a far-off stamp no other message agreed with: dropped
 
 
-class TimeGuard:
+class TimeGuard(Generic[T]):
     """Tracks the newest stamp of the current segment and classifies each new stamp.
 
-    A stamp older than ``reorder_window`` behind the newest is late (dropped); older than
-    ``reset_threshold`` it means time ran backwards (bag loop, simulator reset): a new segment.
+    A stamp older than ``reorder_window`` behind the newest is late (dropped). A stamp more than
+    ``reset_threshold`` away from the newest, behind (bag loop, simulator reset) or ahead, is held
+    until another message with another stamp agrees (lies within ``reset_threshold`` of it): then
+    time really jumped, and behind means a new segment. A message at the old time first means the
+    held ones were outliers (one driver's stamp of 0 or 2^31 - 1): they are dropped, nothing resets.
+    ``observe`` returns the decisions, in arrival order, of every message it no longer holds.
     """
+
+    MAX_HELD = 256  # messages held at one stamp at most (more of the same are outliers at once)
 
     def __init__(self, reorder_window: float, reset_threshold: float) -> None:
         self.reorder_window = reorder_window
         self.reset_threshold = reset_threshold
         self.latest = -math.inf
+        self.segment = 0
+        self._held: list[tuple[float, T]] = []
 
-    def observe(self, stamp: float) -> Arrival:
-        if stamp < self.latest - self.reset_threshold:
-            self.latest = stamp
-            return Arrival.RESET
+    @property
+    def holding(self) -> bool:
+        return bool(self._held)
+
+    @property
+    def held(self) -> int:
+        """Messages waiting for another to agree with their far-off stamp."""
+        return len(self._held)
+
+    def observe(self, stamp: float, item: T) -> list[tuple[Arrival, T]]:
+        jump = math.isfinite(self.latest) and abs(stamp - self.latest) > self.reset_threshold
+        if self._held:
+            first = self._held[0][0]
+            if jump and abs(stamp - first) <= self.reset_threshold:
+                if stamp != first:
+                    return self._confirm(stamp, item)
+                if len(self._held) < self.MAX_HELD:
+                    self._held.append((stamp, item))
+                    return []
+                return [(Arrival.OUTLIER, item)]
+            outliers = [(Arrival.OUTLIER, held) for _, held in self._held]
+            self._held = []
+            return outliers + self.observe(stamp, item)
+        if jump:
+            self._held.append((stamp, item))
+            return []
+        return [self._classify(stamp, item)]
+
+    def release(self) -> list[tuple[Arrival, T]]:
+        """End of the stream: whatever is still held never found agreement (outliers)."""
+        held, self._held = self._held, []
+        return [(Arrival.OUTLIER, item) for _, item in held]
+
+    def _classify(self, stamp: float, item: T) -> tuple[Arrival, T]:
         if stamp < self.latest - self.reorder_window:
-            return Arrival.LATE
+            return Arrival.LATE, item
         self.latest = max(self.latest, stamp)
-        return Arrival.ACCEPTED
+        return Arrival.ACCEPTED, item
+
+    def _confirm(self, stamp: float, item: T) -> list[tuple[Arrival, T]]:
+        """Time did jump: the held messages and this one, in order, in a new segment if it went back."""
+        backward = stamp < self.latest
+        if backward:
+            self.segment += 1
+            self.latest = -math.inf
+        decisions = [self._classify(t, held) for t, held in [*self._held, (stamp, item)]]
+        self._held = []
+        if backward:
+            decisions[0] = (Arrival.RESET, decisions[0][1])
+        return decisions
 
     @property
     def safe_time(self) -> float:
@@ -180,7 +232,9 @@ class LabelerStats:
     late_messages: int = 0
     duplicate_odometry: int = 0
     time_resets: int = 0
+    stamp_outliers: int = 0
     odometry_jumps: int = 0
+    odometry_gaps: int = 0
     invalid_stamps: int = 0
     invalid_odometry: int = 0
     finalized: int = 0
@@ -262,7 +316,7 @@ class StreamingLabeler:
         self.config = config
         self.batch = batch
         self.stats = LabelerStats()
-        self._guard = TimeGuard(config.reorder_window, config.reset_threshold)
+        self._guard: TimeGuard[tuple[int, float, Any]] = TimeGuard(config.reorder_window, config.reset_threshold)
         self._frame_t: list[float] = []
         self._payloads: list[Any] = []
         self._final = 0  # the oldest pending frames known to be final
@@ -273,34 +327,47 @@ class StreamingLabeler:
         self._since_prune = 0
 
     # -- input -------------------------------------------------------------------------------
-    def _admit(self, stamp: float) -> bool:
+    def _feed(self, kind: int, stamp: float, value: Any) -> None:
+        """Pass one message through the time guard; take the ones it decides to accept."""
         if not math.isfinite(stamp):
             self.stats.invalid_stamps += 1
-            return False
-        arrival = self._guard.observe(stamp)
-        if arrival is Arrival.LATE:
-            self.stats.late_messages += 1
-            return False
-        if arrival is Arrival.RESET:
-            self.stats.time_resets += 1
-            self._label_oldest(len(self._frame_t))
-            self._odom.clear()
-            self._readings.clear()
-            self._segment += 1
-        return True
+            return
+        for arrival, (k, t, v) in self._guard.observe(stamp, (kind, stamp, value)):
+            if arrival is Arrival.LATE:
+                self.stats.late_messages += 1
+            elif arrival is Arrival.OUTLIER:
+                self.stats.stamp_outliers += 1
+            else:
+                if arrival is Arrival.RESET:
+                    self.stats.time_resets += 1
+                    self._label_oldest(len(self._frame_t))
+                    self._odom.clear()
+                    self._readings.clear()
+                    self._segment += 1
+                if k == FRAME:
+                    self._take_frame(t, v)
+                elif k == ODOMETRY:
+                    self._take_odometry(t, *v)
+                else:
+                    self._take_reading(k - 2, t, v)
 
     def add_frame(self, stamp: float, payload: Any = None) -> None:
-        if not self._admit(stamp):
-            return
+        self._feed(FRAME, stamp, payload)
+
+    def add_odometry(self, stamp: float, x: float, y: float, yaw: float) -> None:
+        self._feed(ODOMETRY, stamp, (x, y, yaw))
+
+    def add_reading(self, sensor_index: int, stamp: float, value: float) -> None:
+        self._feed(2 + sensor_index, stamp, value)
+
+    def _take_frame(self, stamp: float, payload: Any) -> None:
         i = bisect.bisect_right(self._frame_t, stamp)
         self._frame_t.insert(i, stamp)
         self._payloads.insert(i, payload)
         self.stats.frames += 1
         self._advance()
 
-    def add_odometry(self, stamp: float, x: float, y: float, yaw: float) -> None:
-        if not self._admit(stamp):
-            return
+    def _take_odometry(self, stamp: float, x: float, y: float, yaw: float) -> None:
         if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(yaw)):
             self.stats.invalid_odometry += 1
             return
@@ -311,13 +378,13 @@ class StreamingLabeler:
             last = self._odom.rows[-1]
             if math.hypot(x - last[0], y - last[1]) > self.config.max_odom_jump:
                 self.stats.odometry_jumps += 1
+            if stamp - self._odom.t[-1] > self.config.max_odom_gap:
+                self.stats.odometry_gaps += 1
         self._odom.insert(stamp, (x, y, yaw))
         self.stats.odometry += 1
         self._advance()
 
-    def add_reading(self, sensor_index: int, stamp: float, value: float) -> None:
-        if not self._admit(stamp):
-            return
+    def _take_reading(self, sensor_index: int, stamp: float, value: float) -> None:
         sensor = self.config.sensors[sensor_index]
         label = int(reading_labels(np.array([value]), sensor)[0])
         if label == UNKNOWN:
@@ -343,6 +410,7 @@ class StreamingLabeler:
 
     def flush(self) -> list[LabeledFrame]:
         """End of stream: finalise every pending frame with the data there is."""
+        self.stats.stamp_outliers += len(self._guard.release())
         self._label_oldest(len(self._frame_t))
         return self.pop_finished()
 
@@ -351,9 +419,14 @@ class StreamingLabeler:
         return len(self._frame_t)
 
     @property
+    def held(self) -> int:
+        """Messages the time guard holds until another message agrees with their far-off stamp."""
+        return self._guard.held
+
+    @property
     def buffered(self) -> int:
-        """Messages held in memory (pending frames, odometry and readings)."""
-        return len(self._frame_t) + len(self._odom) + len(self._readings)
+        """Messages held in memory (pending frames, odometry, readings and the time guard's)."""
+        return len(self._frame_t) + len(self._odom) + len(self._readings) + self._guard.held
 
     def _is_final(self, frame_stamp: float) -> bool:
         safe = self._guard.safe_time
@@ -451,26 +524,53 @@ class Recording:
         )
 
 
-def segment_arrivals(
-    stamps: np.ndarray, reorder_window: float, reset_threshold: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised ``TimeGuard`` over a whole arrival sequence: (segment id, accepted) per message."""
+@dataclass(frozen=True)
+class Arrivals:
+    """``TimeGuard``'s decisions over a whole arrival sequence, one entry per message.
+
+    ``segment`` never decreases along the sequence; ``outlier`` marks far-off stamps no other message
+    agreed with (dropped); ``resets`` counts the times time ran backwards.
+    """
+
+    segment: np.ndarray
+    accepted: np.ndarray
+    outlier: np.ndarray
+    resets: int
+
+
+def segment_arrivals(stamps: np.ndarray, reorder_window: float, reset_threshold: float) -> Arrivals:
+    """``TimeGuard`` over a whole arrival sequence: vectorised while stamps stay near the newest, the guard
+    itself (so exactly the streaming decisions) from each far-off stamp until it holds nothing."""
     n = stamps.size
     segment = np.zeros(n, dtype=np.int64)
-    accepted = np.isfinite(stamps)
-    start, seg = 0, 0
-    finite_stamps = np.where(accepted, stamps, -np.inf)
-    while start < n:
-        newest = np.maximum.accumulate(finite_stamps[start:])
-        newest_before = np.concatenate(([-np.inf], newest[:-1]))
-        resets = np.flatnonzero(finite_stamps[start:] < newest_before - reset_threshold)
-        resets = resets[resets > 0]
-        end = start + int(resets[0]) if resets.size else n
-        segment[start:end] = seg
-        late = finite_stamps[start:end] < newest_before[: end - start] - reorder_window
-        accepted[start:end] &= ~late
-        start, seg = end, seg + 1  # the resetting message opens the next segment
-    return segment, accepted
+    accepted = np.zeros(n, dtype=bool)
+    outlier = np.zeros(n, dtype=bool)
+    guard: TimeGuard[int] = TimeGuard(reorder_window, reset_threshold)
+    order = np.flatnonzero(np.isfinite(stamps))  # NaN/inf stamps never reach the guard
+    s = stamps[order]
+    pos, window = 0, 1024
+    while pos < s.size:
+        if not guard.holding:
+            end = min(s.size, pos + window)
+            newest = np.maximum.accumulate(np.concatenate(([guard.latest], s[pos:end])))[:-1]
+            far = np.isfinite(newest) & (np.abs(s[pos:end] - newest) > reset_threshold)
+            stop = pos + int(np.argmax(far)) if far.any() else end
+            window = 1024 if far.any() else window * 2
+            accepted[order[pos:stop]] = s[pos:stop] >= newest[: stop - pos] - reorder_window
+            segment[order[pos:stop]] = guard.segment
+            if stop > pos:
+                guard.latest = max(guard.latest, float(s[pos:stop].max()))
+            pos = stop
+            if pos == s.size:
+                break
+        for arrival, i in guard.observe(float(s[pos]), int(order[pos])):
+            segment[i] = guard.segment
+            accepted[i] = arrival in (Arrival.ACCEPTED, Arrival.RESET)
+            outlier[i] = arrival is Arrival.OUTLIER
+        pos += 1
+    for _, i in guard.release():
+        segment[i], outlier[i] = guard.segment, True
+    return Arrivals(np.maximum.accumulate(segment) if n else segment, accepted, outlier, guard.segment)
 
 
 def label_recording(
@@ -480,9 +580,11 @@ def label_recording(
     stats = LabelerStats()
     kind, stamp, values = recording.kind, recording.stamp, recording.values
     stats.invalid_stamps = int(np.count_nonzero(~np.isfinite(stamp)))
-    segment, accepted = segment_arrivals(stamp, config.reorder_window, config.reset_threshold)
-    stats.late_messages = int(np.count_nonzero(~accepted & np.isfinite(stamp)))
-    stats.time_resets = int(segment[-1]) if segment.size else 0
+    arrivals = segment_arrivals(stamp, config.reorder_window, config.reset_threshold)
+    segment, accepted = arrivals.segment, arrivals.accepted.copy()
+    stats.stamp_outliers = int(np.count_nonzero(arrivals.outlier))
+    stats.late_messages = int(np.count_nonzero(~accepted & np.isfinite(stamp))) - stats.stamp_outliers
+    stats.time_resets = arrivals.resets
     n_sensors = len(config.sensors)
     labels_of = np.full(stamp.size, UNKNOWN, dtype=np.int8)
     for s, sensor in enumerate(config.sensors):
@@ -516,6 +618,7 @@ def label_recording(
             config.max_odom_jump,
         )
         stats.odometry_jumps += int(np.count_nonzero(track.jump_after))
+        stats.odometry_gaps += int(np.count_nonzero(np.diff(track.t) > config.max_odom_gap))
         read_sel = np.flatnonzero((k >= 2) & (k < 2 + n_sensors))
         read_labels = labels_of[idx[read_sel]]
         stats.unknown_readings += int(np.count_nonzero(read_labels == UNKNOWN))

@@ -19,6 +19,7 @@ from typing import Any
 
 CARD_KINDS = ('embedding', 'segmentation', 'obstacles', 'head')
 EDGETPU_SUFFIX = '_edgetpu.tflite'
+MAX_CARD_BYTES = 1 << 20  # a card is a few kB; a larger file is not read
 
 
 class ModelLoadError(RuntimeError):
@@ -105,15 +106,15 @@ class ModelCard:
             card = cls(
                 kind=str(data['kind']),
                 architecture=str(data['architecture']),
-                input_size=_opt(data.get('input_size'), lambda v: (int(v[0]), int(v[1]))),
+                input_size=_opt(_list(data, 'input_size'), lambda v: (int(v[0]), int(v[1]))),
                 normalisation=_opt(data.get('normalisation'), Normalisation.from_dict),
                 embedding_size=_opt(data.get('embedding_size'), int),
-                classes=_opt(data.get('classes'), lambda v: tuple(str(c) for c in v)),
-                distances=_opt(data.get('distances'), lambda v: tuple(float(d) for d in v)),
-                sensors=_opt(data.get('sensors'), lambda v: tuple(str(s) for s in v)),
-                sha256={str(k): str(v) for k, v in dict(data.get('sha256', {})).items()},
-                made_by=dict(data.get('made_by', {})),
-                metrics=dict(data.get('metrics', {})),
+                classes=_opt(_list(data, 'classes'), lambda v: tuple(str(c) for c in v)),
+                distances=_opt(_list(data, 'distances'), lambda v: tuple(float(d) for d in v)),
+                sensors=_opt(_list(data, 'sensors'), lambda v: tuple(str(s) for s in v)),
+                sha256={str(k): str(v) for k, v in _mapping(data, 'sha256').items()},
+                made_by=_mapping(data, 'made_by'),
+                metrics=_mapping(data, 'metrics'),
                 extra={k: v for k, v in data.items() if k not in known},
             )
         except KeyError as exc:
@@ -125,6 +126,22 @@ class ModelCard:
 
 def _opt(value: Any, convert: Any) -> Any:
     return None if value is None else convert(value)
+
+
+def _list(data: Mapping[str, Any], key: str) -> list[Any] | None:
+    """``data[key]`` when it is a JSON array (None when absent); anything else is an invalid card."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, list):
+        raise ModelCardError(f'model card field {key} must be a list, got {type(value).__name__}')
+    return value
+
+
+def _mapping(data: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``data[key]`` as a dict (empty when absent); anything but a JSON object is an invalid card."""
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ModelCardError(f'model card field {key} must be an object, got {type(value).__name__}')
+    return dict(value)
 
 
 def model_format(model_path: str | os.PathLike[str]) -> str:
@@ -178,11 +195,17 @@ def read_card(model_path: str | os.PathLike[str]) -> ModelCard:
     """Read the card of ``model_path`` (the model itself need not exist)."""
     path = card_path(model_path)
     try:
-        data = json.loads(path.read_text(encoding='utf-8'))
+        with open(path, 'rb') as stream:
+            text = stream.read(MAX_CARD_BYTES + 1)
+        if len(text) > MAX_CARD_BYTES:
+            raise ModelCardError(f'model card {path} is larger than {MAX_CARD_BYTES} bytes: not a model card')
+        data = json.loads(text.decode('utf-8'))
     except FileNotFoundError as exc:
         raise ModelCardError(f'no model card {path} beside {model_path}') from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelCardError(f'model card {path} is not readable JSON: {exc}') from exc
+    except RecursionError as exc:
+        raise ModelCardError(f'model card {path} is nested too deeply to be a model card') from exc
     if not isinstance(data, dict):
         raise ModelCardError(f'model card {path} must hold a JSON object')
     try:
@@ -211,10 +234,13 @@ def verify(model_path: str | os.PathLike[str], *, require: bool = True) -> Model
     ``require=False`` accepts a missing card (returns None) or a card without this format's digest.
     """
     model_path = Path(model_path)
-    if not model_path.is_file():
-        raise ModelLoadError(f'model file {model_path} does not exist')
-    if not require and not card_path(model_path).exists():
-        return None
+    try:
+        if not model_path.is_file():
+            raise ModelLoadError(f'model file {model_path} does not exist')
+        if not require and not card_path(model_path).exists():
+            return None
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ModelLoadError(f'model file {str(model_path)[:200]}: {exc.strerror or exc}') from exc
     card = read_card(model_path)
     fmt = model_format(model_path)
     expected = card.sha256.get(fmt)
@@ -222,7 +248,10 @@ def verify(model_path: str | os.PathLike[str], *, require: bool = True) -> Model
         if require:
             raise ModelCardError(f'model card {card_path(model_path)} has no sha256 for format {fmt!r}')
         return card
-    actual = file_sha256(model_path)
+    try:
+        actual = file_sha256(model_path)
+    except OSError as exc:
+        raise ModelLoadError(f'model file {model_path} is not readable: {exc}') from exc
     if actual != expected.lower():
         raise ModelCardError(
             f'{model_path} does not match its card {card_path(model_path)}: sha256 {actual[:12]}... '

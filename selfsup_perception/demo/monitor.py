@@ -23,8 +23,7 @@ class Monitor:
         from sensor_msgs.msg import Image, LaserScan
         from std_msgs.msg import Float32MultiArray, String
 
-        from selfsup_perception.nodes.common import SENSOR_QOS
-        from selfsup_perception.nodes.trainer import MODEL_QOS
+        from selfsup_perception.nodes.common import MODEL_QOS, SENSOR_QOS
 
         self.node = Node('demo_monitor', context=context)
         self.shape = (distances, sensors)

@@ -1,10 +1,11 @@
-"""What every node shares: parameter declaration, /diagnostics counters, throttled warnings, main().
+"""What every node shares: QoS, /diagnostics counters, callbacks that survive bad messages, main().
 
 Kept small on purpose: the nodes are thin shells around the ROS-free core.
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
@@ -13,36 +14,24 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+from selfsup_perception.nodes.parameters import ParameterError
 
 SENSOR_QOS: QoSProfile = qos_profile_sensor_data
+# Head announcements: the latest path stays available to subscribers that join later.
+MODEL_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
 WARN_THROTTLE_S = 5.0
+# Set when Ctrl-C (or SIGTERM) comes again while a node shuts down: stop waiting for unfinished work.
+HURRY = threading.Event()
 
 
-class ParameterError(ValueError):
-    """A node parameter has an invalid value; raised at start so the node never runs half-configured."""
-
-
-def declare(node: Node, name: str, default: Any, description: str, read_only: bool = True) -> Any:
-    """Declare a parameter with a descriptor and return its value."""
-    descriptor = ParameterDescriptor(name=name, description=description, read_only=read_only)
-    return node.declare_parameter(name, default, descriptor).value
-
-
-def parameters_tree(node: Node, prefix: str) -> dict[str, Any]:
-    """Nested dict of the declared parameters under ``prefix.`` (mirrors the YAML layout)."""
-    tree: dict[str, Any] = {}
-    for name, parameter in node.get_parameters_by_prefix(prefix).items():
-        parts = name.split('.')
-        level = tree
-        for part in parts[:-1]:
-            level = level.setdefault(part, {})
-        level[parts[-1]] = list(parameter.value) if isinstance(parameter.value, (list, tuple)) \
-            else parameter.value
-    return tree
+def logger_of(node: Node) -> Any:
+    """The node's logger while rclpy runs; after shutdown one that does not try to publish on /rosout."""
+    return node.get_logger() if node.context.ok() else rclpy.logging.get_logger(f'{node.get_name()}.shutdown')
 
 
 class Diagnostics:
@@ -73,12 +62,23 @@ class Diagnostics:
         if now - self._last_warned.get(key, -1e9) >= WARN_THROTTLE_S:
             self._last_warned[key] = now
             total = self.counters[key]
-            self.node.get_logger().warning(f'{message} ({key}: {total} so far)')
+            logger_of(self.node).warning(f'{message} ({key}: {total} so far)')
 
     def set_counters(self, counters: Mapping[str, int]) -> None:
         """Mirror counters kept elsewhere (e.g. the labeler core's statistics)."""
         for key, value in counters.items():
             self.counters[key] = value
+
+    def guarded(self, callback: Callable[[Any], None], key: str = 'callback_errors') -> Callable[[Any], None]:
+        """``callback`` for a subscription: any exception it raises on one message is counted under ``key``
+        and logged (throttled), and the node goes on with the next message."""
+        def handle(msg: Any) -> None:
+            try:
+                callback(msg)
+            except Exception as exc:
+                if self.node.context.ok():  # after shutdown a failing publish is expected, not a problem
+                    self.problem(key, f'{getattr(callback, "__name__", "callback")} failed: {exc!r}')
+        return handle
 
     def _rate(self, key: str) -> float:
         now = time.monotonic()
@@ -103,35 +103,25 @@ class Diagnostics:
         self._publisher.publish(array)
 
 
-class Mailbox:
-    """A one-slot mailbox between the subscription and the worker: the newest item wins."""
+def join_unless_hurried(thread: threading.Thread) -> bool:
+    """Wait for ``thread`` to end, unless Ctrl-C comes again meanwhile; True when it ended."""
+    while thread.is_alive() and not HURRY.is_set():
+        thread.join(0.05)
+    return not thread.is_alive()
+
+
+class _Interrupts:
+    """SIGINT/SIGTERM after the first (which rclpy turns into a shutdown): no traceback, just hurry up."""
 
     def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._item: Any = None
-        self._closed = False
+        self.count = 0
 
-    def put(self, item: Any) -> bool:
-        """Leave ``item`` for the worker; True when it replaced one the worker never took (a drop)."""
-        with self._condition:
-            dropped = self._item is not None
-            self._item = item
-            self._condition.notify()
-            return dropped
-
-    def take(self, timeout: float | None = None) -> Any:
-        """The waiting item (emptying the slot); None once closed, or after ``timeout`` seconds."""
-        with self._condition:
-            self._condition.wait_for(lambda: self._item is not None or self._closed, timeout)
-            if self._closed:
-                return None
-            item, self._item = self._item, None
-            return item
-
-    def close(self) -> None:
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
+    def __call__(self, signum: int, frame: object) -> None:
+        self.count += 1
+        if self.count == 2:
+            HURRY.set()
+            rclpy.logging.get_logger('selfsup_perception').warning(
+                'interrupted again: shutting down without waiting for unfinished work')
 
 
 def run_node(factory: Callable[[], Node], threads: int = 2,
@@ -139,20 +129,29 @@ def run_node(factory: Callable[[], Node], threads: int = 2,
     """Init rclpy, spin the node until Ctrl-C or shutdown, clean up; ``start_errors`` exit 2.
 
     ``threads`` 1 spins in this thread (what a node holding a thread-bound resource, such as an
-    OpenGL context, needs); more use a multi-threaded executor.
+    OpenGL context, needs); more use a multi-threaded executor. rclpy's own signal handler shuts the
+    context down at the first Ctrl-C and calls ours, installed first, so no Ctrl-C raises
+    KeyboardInterrupt: a second one during the clean-up only cuts the waiting short (``HURRY``).
     """
+    interrupts = _Interrupts()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupts)
     rclpy.init(args=args)
     node = None
     try:
-        node = factory()
         executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
+        node = factory()
         executor.add_node(node)
         executor.spin()
     except start_errors as exc:
         rclpy.logging.get_logger('selfsup_perception').fatal(f'cannot start: {exc}')
         return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Ctrl-C came while the node was starting: what failed, failed because rclpy shut down.
     finally:
         if node is not None:
             node.destroy_node()

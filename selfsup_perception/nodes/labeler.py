@@ -1,61 +1,41 @@
 """The ``labeler`` node: pairs future proximity readings with past camera frames, into the dataset.
 
-A thin shell: messages are converted by ``core.messages`` and fed to ``core.labeling``'s
+A thin shell: messages are converted by ``rosio.fields`` and fed to ``core.labeling``'s
 ``StreamingLabeler``; finished frames are committed to the SQLite dataset one transaction each.
+A dataset holds images of one size: frames of another size are refused (counted).
 """
 
 from __future__ import annotations
 
-import dataclasses
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from sensor_msgs.msg import CompressedImage, Image, LaserScan, Range
+from sensor_msgs.msg import LaserScan, Range
 
-from selfsup_perception.core.config import ConfigError, LabelingConfig, SensorConfig, labeling_from_dict
-from selfsup_perception.core.dataset import DatasetError, DatasetWriter, FrameRecord
-from selfsup_perception.core.images import ImageError
-from selfsup_perception.core.labeling import LabelerStats, StreamingLabeler
-from selfsup_perception.nodes.common import SENSOR_QOS, Diagnostics, ParameterError, declare, parameters_tree, run_node
-from selfsup_perception.rosio.fields import image_to_rgb, odometry_pose, sensor_value, stamp_seconds
+from selfsup_perception.core.dataset import DatasetWriter, FrameRecord, FrameRejectedError
+from selfsup_perception.core.labeling import LabeledFrame, LabelerStats, StreamingLabeler
+from selfsup_perception.nodes.camera import camera_image, declare_camera, subscribe_camera
+from selfsup_perception.nodes.common import HURRY, SENSOR_QOS, Diagnostics, logger_of, run_node
+from selfsup_perception.nodes.parameters import ParameterError, declare, declare_labeling_parameters
+from selfsup_perception.rosio.fields import FieldCounts, odometry_pose, sensor_value, stamp_seconds
 
-DEFAULT_SENSORS = ('left', 'center_left', 'center', 'center_right', 'right')
-# Labeler statistics that mean something was wrong with the input, with the warning to log.
+# Counters of input problems (the labeler core's and the message conversions'), with the warning to log.
 PROBLEMS = {
     'late_messages': 'message older than the reorder window dropped',
     'time_resets': 'time ran backwards (bag loop or simulator reset?): pairing restarts',
+    'stamp_outliers': 'message with a stamp far from all others dropped (no other message agreed with it)',
     'odometry_jumps': 'odometry jumped (teleport?): no pairing across it',
+    'odometry_gaps': 'odometry gap longer than labeling.max_odom_gap: no pose inside it',
     'invalid_stamps': 'message with a NaN/inf stamp dropped',
-    'invalid_odometry': 'odometry with NaN/inf pose dropped',
+    'invalid_odometry': 'odometry with NaN/inf pose or a zero quaternion dropped',
     'duplicate_odometry': 'odometry with a repeated stamp dropped',
-    'unknown_readings': 'NaN proximity reading (unknown) skipped',
+    'unknown_readings': 'NaN or invalid proximity reading (unknown) skipped',
+    'normalised_quaternions': 'odometry orientation was not a unit quaternion: normalised',
+    'invalid_readings': "proximity range outside the message's [min_range, max_range]: read as unknown",
 }
-
-
-def declare_labeling_parameters(node: Node) -> LabelingConfig:
-    """Declare ``labeling.*`` and ``sensors.*`` (the layout of config/robot.yaml) and validate them."""
-    defaults = LabelingConfig(sensors=())
-    for field in dataclasses.fields(LabelingConfig):
-        if field.name in ('sensors', 'extra'):
-            continue
-        value = getattr(defaults, field.name)
-        declare(node, f'labeling.{field.name}', list(value) if isinstance(value, tuple) else value,
-                f'labeling rule: {field.name} (see config/robot.yaml)')
-    names = declare(node, 'sensors.names', list(DEFAULT_SENSORS), 'short-range sensor names')
-    sensor_defaults = SensorConfig(name='', topic='', threshold=0.1, max_range=0.12)
-    for name in names:
-        for field in dataclasses.fields(SensorConfig):
-            if field.name == 'name':
-                continue
-            default = f'/proximity/{name}' if field.name == 'topic' else getattr(sensor_defaults, field.name)
-            declare(node, f'sensors.{name}.{field.name}', default, f'sensor {name}: {field.name}')
-    try:
-        return labeling_from_dict({'labeling': parameters_tree(node, 'labeling'),
-                                   'sensors': parameters_tree(node, 'sensors')})
-    except ConfigError as exc:
-        raise ParameterError(str(exc)) from exc
 
 
 class LabelerNode(Node):
@@ -64,78 +44,91 @@ class LabelerNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('labeler', **kwargs)
         self.config = declare_labeling_parameters(self)
-        camera_topic = declare(self, 'camera_topic', '/camera/image_raw', 'raw camera topic')
-        transport = declare(self, 'camera_transport', 'raw', 'raw (sensor_msgs/Image) or compressed')
+        self.camera = declare_camera(self)
         odom_topic = declare(self, 'odom_topic', '/odom', 'nav_msgs/Odometry topic')
         dataset_path = declare(self, 'dataset_path', 'selfsup_dataset.db', 'SQLite dataset file to write')
         image_format = declare(self, 'image_format', 'jpeg', 'frame storage: jpeg or png')
-        quality = declare(self, 'jpeg_quality', 90, 'JPEG quality 1-100')
-        batch = declare(self, 'finalize_batch', 8, 'frames labelled per vectorised call (>= 1)')
-        if transport not in ('raw', 'compressed'):
-            raise ParameterError(f'camera_transport: must be raw or compressed, got {transport!r}')
-        if not 1 <= quality <= 100:
-            raise ParameterError(f'jpeg_quality: must be in 1..100, got {quality}')
-        if batch < 1:
-            raise ParameterError(f'finalize_batch: must be >= 1, got {batch}')
+        quality = declare(self, 'jpeg_quality', 90, 'JPEG quality 1-100', valid=lambda v: 1 <= v <= 100,
+                          must='in 1..100')
+        batch = declare(self, 'finalize_batch', 8, 'frames labelled per vectorised call (>= 1)',
+                        valid=lambda v: v >= 1, must='>= 1')
+        path = Path(dataset_path).expanduser()
         try:
-            self.dataset = DatasetWriter(Path(dataset_path).expanduser(), self.config, image_format, quality)
-        except DatasetError as exc:
-            raise ParameterError(f'dataset_path: {exc}') from exc
+            self.dataset = DatasetWriter(path, self.config, image_format, quality)
+            last = next(self.dataset.iter_batches(1, self.dataset.last_id() - 1, extras=False), None)
+        except Exception as exc:  # not SQLite, not openable, another schema: say which file, do not start
+            raise ParameterError(f'dataset_path: {path} cannot be used as a dataset: {exc}') from exc
+        # The one image size of this dataset: of the frames it holds, else of the first frame stored.
+        self.image_size = None if last is None or last.images is None else last.images.shape[1:3]
         self.labeler = StreamingLabeler(self.config, batch=batch)
+        self.field_counts = FieldCounts()
         self.diagnostics = Diagnostics(self, 'labeler')
         self.diagnostics.values['dataset'] = str(self.dataset.path)
-        self._reported = LabelerStats()
-        if transport == 'compressed':
-            self.create_subscription(CompressedImage, f'{camera_topic}/compressed', self._on_image,
-                                     SENSOR_QOS)
-        else:
-            self.create_subscription(Image, camera_topic, self._on_image, SENSOR_QOS)
-        self.create_subscription(Odometry, odom_topic, self._on_odometry, SENSOR_QOS)
+        self._reported: dict[str, int] = dict.fromkeys(PROBLEMS, 0)
+        subscribe_camera(self, self.camera, self.diagnostics.guarded(self._on_image))
+        self.create_subscription(Odometry, odom_topic, self.diagnostics.guarded(self._on_odometry), SENSOR_QOS)
         by_topic: dict[str, list[int]] = {}
         for index, sensor in enumerate(self.config.sensors):
             by_topic.setdefault(sensor.topic, []).append(index)
         for topic, indices in by_topic.items():
             msg_type = Range if self.config.sensors[indices[0]].msg_type == 'range' else LaserScan
-            self.create_subscription(msg_type, topic, lambda msg, i=indices: self._on_reading(msg, i),
-                                     SENSOR_QOS)
+            callback = self.diagnostics.guarded(partial(self._on_reading, sensors=indices))
+            self.create_subscription(msg_type, topic, callback, SENSOR_QOS)
         self.get_logger().info(
-            f'labelling {camera_topic} ({transport}) with {len(self.config.sensors)} sensors and '
+            f'labelling {self.camera.topic} ({self.camera.transport}) with {len(self.config.sensors)} sensors and '
             f'{odom_topic} into {self.dataset.path} ({len(self.dataset)} frames already there)'
         )
 
-    def _on_image(self, msg: Image | CompressedImage) -> None:
+    def _on_image(self, msg: Any) -> None:
         self.diagnostics.count('frames_in')
-        try:
-            rgb = image_to_rgb(msg)
-        except ImageError as exc:
-            self.diagnostics.problem('bad_images', f'camera image rejected: {exc}')
+        rgb = camera_image(msg, self.camera, self.diagnostics)
+        if rgb is None:
+            return
+        size = rgb.shape[:2]
+        if self.image_size is None:
+            self.image_size = size
+        elif size != self.image_size:
+            self.diagnostics.problem('wrong_image_size', f'camera image {size[1]}x{size[0]} rejected: '
+                                     f'{self.dataset.path} holds {self.image_size[1]}x{self.image_size[0]} '
+                                     'images (one size per dataset: give another dataset_path)')
             return
         self.labeler.add_frame(stamp_seconds(msg.header), rgb)
         self._after_input()
 
     def _on_odometry(self, msg: Odometry) -> None:
-        self.labeler.add_odometry(stamp_seconds(msg.header), *odometry_pose(msg))
+        self.labeler.add_odometry(stamp_seconds(msg.header), *odometry_pose(msg, self.field_counts))
         self._after_input()
 
     def _on_reading(self, msg: Range | LaserScan, sensors: list[int]) -> None:
         stamp = stamp_seconds(msg.header)
         for index in sensors:
-            self.labeler.add_reading(index, stamp, sensor_value(msg, self.config.sensors[index]))
+            self.labeler.add_reading(index, stamp, sensor_value(msg, self.config.sensors[index], self.field_counts))
         self._after_input()
 
     def _after_input(self) -> None:
-        stats = self.labeler.stats
+        stats: LabelerStats = self.labeler.stats
         for key, message in PROBLEMS.items():
-            new = getattr(stats, key) - getattr(self._reported, key)
-            for _ in range(new):
+            total = getattr(stats, key, None)
+            total = getattr(self.field_counts, key) if total is None else total
+            for _ in range(total - self._reported[key]):
                 self.diagnostics.problem(key, message)
-            setattr(self._reported, key, getattr(stats, key))
+            self._reported[key] = total
         self._store(self.labeler.pop_finished())
 
-    def _store(self, frames: list[Any]) -> None:
-        for frame in frames:
-            self.dataset.append(FrameRecord(frame.stamp, frame.payload, frame.labels, frame.pose,
-                                            frame.segment))
+    def _store(self, frames: list[LabeledFrame]) -> None:
+        for stored, frame in enumerate(frames):
+            if HURRY.is_set():
+                logger_of(self).warning(f'interrupted: {len(frames) - stored} labelled frames not stored')
+                break
+            try:
+                self.dataset.append(FrameRecord(frame.stamp, frame.payload, frame.labels, frame.pose,
+                                                frame.segment))
+            except FrameRejectedError as exc:  # another image size, or a frame already stored
+                self.diagnostics.problem(exc.kind, f'frame {frame.stamp:.3f} refused: {exc}')
+                continue
+            except Exception as exc:  # e.g. disk full, or the file locked too long by another writer
+                self.diagnostics.problem('store_errors', f'frame {frame.stamp:.3f} not stored: {exc!r}')
+                continue
             self.diagnostics.count('frames_out')
         stats = self.labeler.stats
         self.diagnostics.set_counters({'frames_accepted': stats.frames, 'odometry': stats.odometry,

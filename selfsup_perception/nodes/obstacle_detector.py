@@ -3,7 +3,8 @@
 Callbacks only store: the newest frame waits in a one-slot mailbox and a worker thread runs the
 embedding model and the head, so under overload the node skips stale frames (counted) and never
 lags behind the camera. The head is swapped when the trainer announces one on the model topic or
-``head_path`` is set; a head that does not load or fit is refused and the old one kept.
+``head_path`` is set; a head that does not load or fit, for whatever reason, is refused and the old
+one kept.
 
 Outputs: ``~/probabilities`` (Float32MultiArray, dims ``distance`` x ``sensor``: the values are this
 node's ``labeling.distances`` and ``sensors.names`` parameters), ``~/scan`` (one beam per sensor
@@ -14,10 +15,7 @@ a costmap) and ``~/overlay`` (rgb8, drawn only while someone subscribes).
 
 from __future__ import annotations
 
-import statistics
-import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +23,22 @@ import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CompressedImage, Image, LaserScan
+from sensor_msgs.msg import Image, LaserScan
 from std_msgs.msg import Float32MultiArray, Header, MultiArrayDimension, MultiArrayLayout, String
 
 from selfsup_perception.core.head import Head, HeadLoadError
-from selfsup_perception.core.images import ImageError, rgb_to_raw
+from selfsup_perception.core.images import rgb_to_raw
 from selfsup_perception.core.obstacles import draw_overlay, nearest_obstacles, scan_layout
-from selfsup_perception.nodes.common import SENSOR_QOS, Diagnostics, Mailbox, ParameterError, declare, run_node
-from selfsup_perception.nodes.labeler import declare_labeling_parameters
-from selfsup_perception.nodes.trainer import MODEL_QOS, declare_embedder
+from selfsup_perception.nodes.camera import FrameWorker, Timings, camera_image, declare_camera, subscribe_camera
+from selfsup_perception.nodes.common import MODEL_QOS, Diagnostics, run_node
+from selfsup_perception.nodes.parameters import ParameterError, declare, declare_embedder, declare_labeling_parameters
 from selfsup_perception.pipeline.heads import load_head
-from selfsup_perception.rosio.fields import image_to_rgb
 
 OUTPUT_DEPTH = 5
 RANGE_MARGIN = 0.01  # m past the furthest distance: a beam at that distance stays below range_max
 TIMING_WINDOW = 100  # frames the diagnostics' median times are taken over
 COUNTERS = ('frames_in', 'frames_out', 'frames_dropped', 'bad_images', 'frames_without_head', 'overlays',
-            'head_loads', 'heads_refused', 'processing_errors', 'problems')
+            'head_loads', 'heads_refused', 'processing_errors', 'callback_errors', 'problems')
 
 
 class ObstacleDetectorNode(Node):
@@ -50,20 +47,15 @@ class ObstacleDetectorNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('obstacle_detector', **kwargs)
         self.config = declare_labeling_parameters(self)
-        camera_topic = declare(self, 'camera_topic', '/camera/image_raw', 'raw camera topic')
-        transport = declare(self, 'camera_transport', 'raw', 'raw (sensor_msgs/Image) or compressed '
-                            '(CompressedImage on <camera_topic>/compressed)')
+        self.camera = declare_camera(self)
         head_path = declare(self, 'head_path', '', 'head (.npz) to use; set it at run time to swap heads '
                             '(empty: wait for the trainer to announce one)', read_only=False)
-        self.threshold = declare(self, 'threshold', 0.5, 'probability from which a cell is an obstacle, (0, 1]')
-        self.frame_id = declare(self, 'frame_id', 'base_link', 'frame of ~/scan: the robot base')
-        model_topic = declare(self, 'model_topic', '/trainer/model', 'std_msgs/String topic announcing heads')
-        if transport not in ('raw', 'compressed'):
-            raise ParameterError(f'camera_transport: must be raw or compressed, got {transport!r}')
-        if not 0 < self.threshold <= 1:
-            raise ParameterError(f'threshold: must be in (0, 1], got {self.threshold}')
-        if not self.frame_id or not model_topic:
-            raise ParameterError('frame_id and model_topic: must not be empty')
+        self.threshold = declare(self, 'threshold', 0.5, 'probability from which a cell is an obstacle, (0, 1]',
+                                 valid=lambda v: 0 < v <= 1, must='in (0, 1]')
+        self.frame_id = declare(self, 'frame_id', 'base_link', 'frame of ~/scan: the robot base', valid=bool,
+                                must='a frame name')
+        model_topic = declare(self, 'model_topic', '/trainer/model', 'std_msgs/String topic announcing heads',
+                              valid=bool, must='a topic name')
         self.distances = np.asarray(self.config.distances, np.float32)
         self.yaws = [s.yaw for s in self.config.sensors]
         try:
@@ -75,16 +67,14 @@ class ObstacleDetectorNode(Node):
         if head_path:
             try:
                 self.head = self._load(head_path)
-            except HeadLoadError as exc:
+            except Exception as exc:  # whatever makes the head unusable, the node must not start with it
                 raise ParameterError(f'head_path: {exc}') from exc
         self.diagnostics = Diagnostics(self, 'obstacle_detector')
         self.diagnostics.set_counters(dict.fromkeys(COUNTERS, 0))
         self.diagnostics.values.update(head=head_path or '(none yet)', backend=self.embedder.backend.name,
-                                       embedding_model=self.embedder.description, inference_ms='',
-                                       processing_ms='')
+                                       embedding_model=self.embedder.description)
+        self.timings = Timings(self.diagnostics, TIMING_WINDOW)
         self.last_inference_s = 0.0  # the embedding model's own time on the last frame
-        self._inference_ms: deque[float] = deque(maxlen=TIMING_WINDOW)
-        self._processing_ms: deque[float] = deque(maxlen=TIMING_WINDOW)
         self._probabilities = self.create_publisher(Float32MultiArray, '~/probabilities', OUTPUT_DEPTH)
         self._scan = self.create_publisher(LaserScan, '~/scan', OUTPUT_DEPTH)
         self._overlay = self.create_publisher(Image, '~/overlay', OUTPUT_DEPTH)
@@ -92,16 +82,11 @@ class ObstacleDetectorNode(Node):
         self._layout = MultiArrayLayout(dim=[
             MultiArrayDimension(label='distance', size=k, stride=k * s),
             MultiArrayDimension(label='sensor', size=s, stride=s)], data_offset=0)
-        self._mailbox = Mailbox()
-        self._worker = threading.Thread(target=self._work, name='obstacle_detector', daemon=True)
-        self._worker.start()
+        self._worker = FrameWorker(self, self.diagnostics, self.process, 'frames_dropped')
         self.add_on_set_parameters_callback(self._on_parameters)
-        self.create_subscription(String, model_topic, self._on_model, MODEL_QOS)
-        if transport == 'compressed':
-            self.create_subscription(CompressedImage, f'{camera_topic}/compressed', self._on_image, SENSOR_QOS)
-        else:
-            self.create_subscription(Image, camera_topic, self._on_image, SENSOR_QOS)
-        self.get_logger().info(f'detecting obstacles in {camera_topic} ({transport}) with '
+        self.create_subscription(String, model_topic, self.diagnostics.guarded(self._on_model), MODEL_QOS)
+        subscribe_camera(self, self.camera, self._worker.put)
+        self.get_logger().info(f'detecting obstacles in {self.camera.topic} ({self.camera.transport}) with '
                                f'{self.embedder.description}, head {head_path or "(waiting for one)"}')
 
     # -- head swaps (executor thread; the worker picks the new head up at its next frame) ------------
@@ -116,10 +101,11 @@ class ObstacleDetectorNode(Node):
                 if not parameter.value:
                     raise HeadLoadError('head_path: empty; give the path of a head (.npz)')
                 head = self._load(parameter.value)
-            except HeadLoadError as exc:
+            except Exception as exc:  # any failure (OSError, a bad card, ...) refuses the head, never the node
+                reason = str(exc) if isinstance(exc, HeadLoadError) else f'cannot load head: {exc!r}'
                 self.diagnostics.count('heads_refused')
-                self.get_logger().error(f'head refused, keeping {self.diagnostics.values["head"]}: {exc}')
-                return SetParametersResult(successful=False, reason=str(exc))
+                self.get_logger().error(f'head refused, keeping {self.diagnostics.values["head"]}: {reason}')
+                return SetParametersResult(successful=False, reason=reason)
             self.head = head
             self.diagnostics.count('head_loads')
             self.diagnostics.values['head'] = parameter.value
@@ -131,26 +117,12 @@ class ObstacleDetectorNode(Node):
         self.set_parameters([Parameter('head_path', Parameter.Type.STRING, msg.data)])
 
     # -- frames -------------------------------------------------------------------------------------
-    def _on_image(self, msg: Image | CompressedImage) -> None:
-        self.diagnostics.count('frames_in')
-        if self._mailbox.put(msg):
-            self.diagnostics.count('frames_dropped')
-
-    def _work(self) -> None:
-        while (msg := self._mailbox.take()) is not None:
-            try:
-                self.process(msg)
-            except Exception as exc:  # a failing frame must not end the worker; say what happened
-                self.diagnostics.problem('processing_errors', f'frame processing failed: {exc!r}')
-
-    def process(self, msg: Image | CompressedImage) -> bool:
+    def process(self, msg: Any) -> bool:
         """One frame, message in to messages out; False when it was rejected (bad image, no head)."""
         started = time.perf_counter()
         head = self.head
-        try:
-            rgb = image_to_rgb(msg)
-        except ImageError as exc:
-            self.diagnostics.problem('bad_images', f'camera image rejected: {exc}')
+        rgb = camera_image(msg, self.camera, self.diagnostics)
+        if rgb is None:
             return False
         if head is None:
             self.diagnostics.problem('frames_without_head', 'no head yet: set head_path or run the trainer')
@@ -168,10 +140,7 @@ class ObstacleDetectorNode(Node):
                                         is_bigendian=0, step=step, data=data))
             self.diagnostics.count('overlays')
         self.diagnostics.count('frames_out')
-        self._inference_ms.append(self.last_inference_s * 1e3)
-        self._processing_ms.append((time.perf_counter() - started) * 1e3)
-        self.diagnostics.values['inference_ms'] = f'{statistics.median(self._inference_ms):.2f}'
-        self.diagnostics.values['processing_ms'] = f'{statistics.median(self._processing_ms):.2f}'
+        self.timings.record(self.last_inference_s, started)
         return True
 
     def _scan_message(self, header: Header, nearest: np.ndarray) -> LaserScan:
@@ -185,8 +154,7 @@ class ObstacleDetectorNode(Node):
     def destroy_node(self) -> None:
         """Stop the worker (after the frame it is on) and go."""
         if hasattr(self, '_worker'):
-            self._mailbox.close()
-            self._worker.join()
+            self._worker.stop()
         super().destroy_node()
 
 

@@ -16,46 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from selfsup_perception.core.dataset import Dataset
-from selfsup_perception.core.head import Head, HeadLoadError, HeadOptions
-from selfsup_perception.core.modelcard import ModelLoadError
-from selfsup_perception.inference import BACKEND_NAMES, BackendUnavailable
-from selfsup_perception.inference.embedder import Embedder
-from selfsup_perception.nodes.common import Diagnostics, ParameterError, declare, run_node
+from selfsup_perception.core.head import Head, HeadOptions
+from selfsup_perception.nodes.common import MODEL_QOS, Diagnostics, join_unless_hurried, logger_of, run_node
+from selfsup_perception.nodes.parameters import ParameterError, declare, declare_embedder
 from selfsup_perception.pipeline.frames import load_frames, update_embeddings
-from selfsup_perception.pipeline.heads import fit_head, head_fits, mean_auc, validation_index
+from selfsup_perception.pipeline.retraining import auc_text, retrain
 
-# Head announcements: the latest path stays available to subscribers that join later.
-MODEL_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
-                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
 COUNTERS = ('frames_seen', 'labelled_frames_seen', 'embeddings_computed', 'trainings', 'heads_published',
-            'heads_kept', 'training_failures', 'problems')
-
-
-def declare_embedder(node: Node) -> Embedder:
-    """Declare ``embedding_model``, ``backend``, ``threads``, ``device`` and load the model (ParameterError)."""
-    model = declare(node, 'embedding_model', '', 'embedding model file (.tflite, .onnx or _edgetpu.tflite); '
-                    'its other formats beside it are used by the backends that need them')
-    backend = declare(node, 'backend', 'auto', f'inference backend, one of {", ".join(BACKEND_NAMES)}')
-    threads = declare(node, 'threads', 1, 'CPU threads for inference (>= 1)')
-    device = declare(node, 'device', '', 'Edge TPU device: usb, usb:N, pci:N (empty: the first found)')
-    if not model:
-        raise ParameterError('embedding_model: required (the path of the embedding model)')
-    if backend not in BACKEND_NAMES:
-        raise ParameterError(f'backend: must be one of {BACKEND_NAMES}, got {backend!r}')
-    if threads < 1:
-        raise ParameterError(f'threads: must be >= 1, got {threads}')
-    try:
-        embedder = Embedder.open(Path(model).expanduser(), backend, threads=threads, device=device or None,
-                                 logger=node.get_logger())
-    except (ModelLoadError, BackendUnavailable, ValueError) as exc:
-        raise ParameterError(f'embedding_model/backend/device: {exc}') from exc
-    node.get_logger().info(f'embedding model {embedder.description}')
-    return embedder
+            'heads_kept', 'training_failures', 'callback_errors', 'problems')
 
 
 class TrainerNode(Node):
@@ -66,11 +38,14 @@ class TrainerNode(Node):
         dataset_path = declare(self, 'dataset_path', 'selfsup_dataset.db', 'dataset file the labeler writes')
         head_path = declare(self, 'head_path', 'head.npz', 'where a better head is written (.npz, card .json '
                             'beside it); a head already there is the head in use at start')
-        self.poll_period = declare(self, 'poll_period', 5.0, 'seconds between looks at the dataset (> 0)')
+        self.poll_period = declare(self, 'poll_period', 5.0, 'seconds between looks at the dataset (> 0)',
+                                   valid=lambda v: v > 0, must='> 0')
         self.retrain_after = declare(self, 'retrain_after', 500, 'retrain once this many new labelled frames '
-                                     'have arrived (0: only when ~/train is called)')
+                                     'have arrived (0: only when ~/train is called)', valid=lambda v: v >= 0,
+                                     must='>= 0')
         self.min_auc_gain = declare(self, 'min_auc_gain', 0.0, 'a new head is published only if its validation '
-                                    'AUC beats the head in use by more than this (>= 0)')
+                                    'AUC beats the head in use by more than this (>= 0)', valid=lambda v: v >= 0,
+                                    must='>= 0')
         hidden = declare(self, 'hidden', 0, 'hidden units of the head (0: logistic layer)')
         max_epochs = declare(self, 'max_epochs', HeadOptions.max_epochs, 'training epochs at most (>= 1)')
         seed = declare(self, 'seed', 0, 'random seed of the head training')
@@ -78,15 +53,8 @@ class TrainerNode(Node):
                              'while head_path has none; empty: train from scratch')
         self.fine_tune = declare(self, 'fine_tune', True, 'start each training from the head in use (true) or '
                                  'from scratch (false)')
-        self.nice = declare(self, 'nice', 10, 'niceness added to the training thread (Linux, >= 0)')
-        if self.poll_period <= 0:
-            raise ParameterError(f'poll_period: must be > 0, got {self.poll_period}')
-        if self.retrain_after < 0:
-            raise ParameterError(f'retrain_after: must be >= 0, got {self.retrain_after}')
-        if self.min_auc_gain < 0:
-            raise ParameterError(f'min_auc_gain: must be >= 0, got {self.min_auc_gain}')
-        if self.nice < 0:
-            raise ParameterError(f'nice: must be >= 0, got {self.nice}')
+        self.nice = declare(self, 'nice', 10, 'niceness added to the training thread (Linux, >= 0)',
+                            valid=lambda v: v >= 0, must='>= 0')
         if not head_path.endswith('.npz'):
             raise ParameterError(f'head_path: must end in .npz, got {head_path!r}')
         try:
@@ -104,7 +72,7 @@ class TrainerNode(Node):
                                        last_training_s='')
         self._model_publisher = self.create_publisher(String, '~/model', MODEL_QOS)
         self.create_service(Trigger, '~/train', self._on_train)
-        self.head = self._head_in_use() or self._start_head(start_head)
+        self.head = self._initial_head(start_head)
         self._seen_id = 0
         self._new_labelled = 0
         self._train_requested = threading.Event()
@@ -116,31 +84,27 @@ class TrainerNode(Node):
             f'watching {self.dataset_path}; retraining after {self.retrain_after or "(never: ~/train only)"} '
             f'new labelled frames; heads go to {self.head_path}')
 
-    def _head_in_use(self) -> Head | None:
-        """The head already at ``head_path`` when it fits the embedder (announced again), else None."""
-        if not self.head_path.exists():
-            return None
+    def _initial_head(self, start_head: str) -> Head | None:
+        """The head at ``head_path`` if usable (announced again), else ``start_head`` to fine-tune (not announced)."""
+        if self.head_path.exists():
+            try:
+                head = Head.load(self.head_path, embedder=self.embedder.card)
+            except Exception as exc:  # whatever is wrong with it, it is not the head in use
+                self.get_logger().warning(f'no usable head in use ({exc}); the next trained head replaces it')
+            else:
+                self._announce()
+                return head
         try:
-            head = Head.load(self.head_path, embedder=self.embedder.card)
-        except HeadLoadError as exc:
-            self.get_logger().warning(f'no usable head in use ({exc}); the next trained head replaces it')
-            return None
-        self._announce()
-        return head
-
-    def _start_head(self, path: str) -> Head | None:
-        """The ``start_head`` to fine-tune until the first better head is published (not announced)."""
-        if not path:
-            return None
-        try:
-            return Head.load(path, embedder=self.embedder.card)
-        except HeadLoadError as exc:
+            return Head.load(start_head, embedder=self.embedder.card) if start_head else None
+        except Exception as exc:  # whatever makes it unusable, the node must not start with it
             raise ParameterError(f'start_head: {exc}') from exc
 
     def _trained_through(self) -> int:
         """The last frame of this dataset the head in use trained on (0: none)."""
-        data = {} if self.head is None else self.head.training.get('data', {})
-        return int(data.get('last_id', 0)) if data.get('dataset') == str(self.dataset_path) else 0
+        data = self.head.training.get('data') if self.head is not None else None
+        if not isinstance(data, dict) or data.get('dataset') != str(self.dataset_path):
+            return 0
+        return data['last_id'] if isinstance(data.get('last_id'), int) else 0
 
     def _announce(self) -> None:
         self._model_publisher.publish(String(data=str(self.head_path)))
@@ -149,8 +113,7 @@ class TrainerNode(Node):
         """Queue a training run; the answer comes at once, the result on ~/model and /diagnostics."""
         self._train_requested.set()
         self._wake.set()
-        response.success = True
-        response.message = 'training queued: a better head is announced on ~/model'
+        response.success, response.message = True, 'training queued: a better head is announced on ~/model'
         return response
 
     def _work(self) -> None:
@@ -197,48 +160,35 @@ class TrainerNode(Node):
         self.diagnostics.count('trainings')
         frames = load_frames(dataset, self.embedder)
         try:
-            start = self.head if self.fine_tune and self.head is not None and \
-                self.head.hidden == self.options.hidden else None
-            head, history = fit_head(frames, self.options, start=start)
+            result = retrain(frames, self.options, self.head, fine_tune=self.fine_tune,
+                             min_auc_gain=self.min_auc_gain)
         except ValueError as exc:
             self.diagnostics.problem('training_failures', f'cannot train on {frames.ids.size} frames: {exc}')
             return
-        old = self.head if self.head is not None and head_fits(self.head, frames.distances, frames.sensors) \
-            else None
-        index = validation_index(frames, self.options, [old] if old is not None else [])
-        new_auc = mean_auc(head, frames, index)
-        old_auc = None if old is None else mean_auc(old, frames, index)
         seconds = time.monotonic() - started
         self.diagnostics.values['last_training_s'] = f'{seconds:.1f}'
-        summary = (f'{frames.labelled} labelled of {frames.ids.size} frames, {len(history.train_loss)} epochs, '
-                   f'validation AUC {_fmt(new_auc)} vs head in use {_fmt(old_auc)} on {index.size} frames '
-                   f'neither trained on, {seconds:.1f} s')
-        better = old is None or (new_auc is not None and (old_auc is None or new_auc > old_auc + self.min_auc_gain))
-        if not better:
+        summary = f'{frames.labelled} labelled of {frames.ids.size} frames, {result.summary()}, {seconds:.1f} s'
+        if not result.better:
             self.diagnostics.count('heads_kept')
             self.get_logger().info(f'new head not better, keeping the head in use: {summary}')
             return
-        metrics = {'validation_mean_auc': new_auc, 'validation_frames': int(index.size),
-                   'replaced_head_auc': old_auc}
-        head.save(self.head_path, made_by={'trainer': 'selfsup_perception trainer node',
-                                           'embedding_model': self.embedder.description}, metrics=metrics)
-        self.head = head
+        result.head.save(self.head_path, made_by={'trainer': 'selfsup_perception trainer node',
+                                                  'embedding_model': self.embedder.description},
+                         metrics=result.metrics())
+        self.head = result.head
         self.diagnostics.count('heads_published')
-        self.diagnostics.values['validation_auc'] = _fmt(new_auc)
+        self.diagnostics.values['validation_auc'] = auc_text(result.new_auc)
         self._announce()
         self.get_logger().info(f'published {self.head_path}: {summary}')
 
     def destroy_node(self) -> None:
-        """Stop the worker (a running training finishes first) and go."""
+        """Stop the worker (a running training finishes first, unless Ctrl-C comes again) and go."""
         if hasattr(self, '_worker'):
             self._stop.set()
             self._wake.set()
-            self._worker.join()
+            if not join_unless_hurried(self._worker):
+                logger_of(self).warning('interrupted: abandoning the training in progress')
         super().destroy_node()
-
-
-def _fmt(value: float | None) -> str:
-    return 'undefined' if value is None else f'{value:.3f}'
 
 
 def main() -> int:

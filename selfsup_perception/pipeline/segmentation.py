@@ -27,14 +27,14 @@ from selfsup_perception.core.segmentation import (
     IGNORE_INDEX,
     CameraMount,
     FreeSpaceScanner,
-    class_mask,
     confusion_matrix,
     intrinsics_from_hfov,
     load_classes,
     scan_agreement,
     segmentation_scores,
 )
-from selfsup_perception.inference import create_backend, resize_to_input
+from selfsup_perception.inference import create_backend
+from selfsup_perception.inference.segmentation import SegmentationRunner
 
 TIMING = 'median ms per frame, batch 1: resize to the model input, inference, arg-max, resize to the truth'
 
@@ -145,34 +145,32 @@ def evaluate_model(
     free_space: FreeSpaceScanner | None = None,
 ) -> dict[str, Any]:
     """Scores (``segmentation_scores``), ``ms_per_frame`` and, with a scanner, the free-space scan's
-    agreement with the scan of the true masks, for one loaded backend on every frame."""
+    agreement with the scan of the true masks, for one loaded backend on every frame (run as the
+    segmenter node runs it: ``SegmentationRunner``)."""
     size = truth.shape[1:3]
-    confusion: np.ndarray | None = None
+    try:
+        runner = SegmentationRunner(backend)
+    except ValueError as exc:
+        raise EvaluationError(str(exc)) from exc
+    count = runner.classes
+    names = names or [f'class {i}' for i in range(count)]
+    if count != len(names):
+        raise EvaluationError(f'the model gives {count} class scores per pixel, but there are '
+                              f'{len(names)} classes ({", ".join(names)})')
+    confusion = np.zeros((count, count), np.int64)
     seconds = []
     close = judged = 0
     for image, labels in zip(images, truth, strict=True):
         start = time.perf_counter()
-        scores = backend.run(resize_to_input(image, backend.input_shape)[None])
-        if scores.ndim != 4:
-            raise EvaluationError(f'{backend.name}: output {scores.shape} is not per-pixel class scores')
-        predicted = class_mask(scores, size=size)[0]
+        predicted = runner.mask(image, size)
         seconds.append(time.perf_counter() - start)
-        if confusion is None:
-            count = scores.shape[-1]
-            names = names or [f'class {i}' for i in range(count)]
-            if count != len(names):
-                raise EvaluationError(f'the model gives {count} class scores per pixel, but there are '
-                                      f'{len(names)} classes ({", ".join(names)})')
-            confusion = np.zeros((count, count), np.int64)
         try:
             confusion += confusion_matrix(labels, predicted, len(confusion), ignore_index)
         except ValueError as exc:
             raise EvaluationError(str(exc)) from exc
         if free_space is not None:
-            hits, count = scan_agreement(free_space.scan(labels), free_space.scan(predicted))
-            close, judged = close + hits, judged + count
-    if confusion is None:
-        raise EvaluationError('no frames to score')
+            hits, beams = scan_agreement(free_space.scan(labels), free_space.scan(predicted))
+            close, judged = close + hits, judged + beams
     result = {**segmentation_scores(confusion, names), 'ms_per_frame': 1000 * statistics.median(seconds)}
     if free_space is not None:
         result['free_space'] = {'beams_judged': judged, 'beams_within_10_percent': close,

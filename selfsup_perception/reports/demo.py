@@ -20,7 +20,7 @@ from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.modelcard import atomic_write_bytes
 from selfsup_perception.core.obstacles import draw_overlay
 from selfsup_perception.core.resources import robot_config, sim_classes
-from selfsup_perception.core.segmentation import class_mask, load_classes, overlay
+from selfsup_perception.core.segmentation import load_classes, overlay
 
 SHIPPED, FINETUNED = 'head_shipped', 'head_finetuned'
 STRIP_FRAMES = 6
@@ -75,8 +75,9 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
 def draw_pictures(out: Path, models: Path, backend: str) -> dict[str, str]:
     """Frames with the fine-tuned head's probabilities vs ground truth, and segmentation overlays."""
     from selfsup_perception.core.head import Head
-    from selfsup_perception.inference import create_backend, resize_to_input
+    from selfsup_perception.inference import create_backend
     from selfsup_perception.inference.embedder import Embedder
+    from selfsup_perception.inference.segmentation import SegmentationRunner
 
     config = load_config(robot_config())
     yaws = [s.yaw for s in config.sensors]
@@ -95,11 +96,10 @@ def draw_pictures(out: Path, models: Path, backend: str) -> dict[str, str]:
     pictures = {'frames_strip': 'frames_strip.png'}
     _write_png(out / pictures['frames_strip'], _strip(rows, ['shipped head', 'fine-tuned head', 'ground truth']))
     classes = load_classes(sim_classes())
-    segmenter = create_backend(backend, models / 'fcn8s.tflite')
+    segmenter = SegmentationRunner(create_backend(backend, models / 'fcn8s.tflite'), len(classes.names))
     seg_rows = []
     for i, image in zip(chosen, images, strict=True):
-        scores = segmenter.run(resize_to_input(image, segmenter.input_shape)[None])
-        predicted = class_mask(scores, size=image.shape[:2])[0]
+        predicted = segmenter.mask(image, image.shape[:2])
         row = [image, overlay(image, predicted, classes.palette)]
         if data.segmentation is not None:
             row.append(overlay(image, data.segmentation[i], classes.palette))

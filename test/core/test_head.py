@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import tracemalloc
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -212,11 +214,61 @@ def test_corrupt_heads_are_refused(saved: Path) -> None:
     with pytest.raises(HeadLoadError, match='do not match its card'):
         Head.load(saved)
     rewrite_npz(saved, data, w0=np.zeros((24, 6), object))
-    with pytest.raises(HeadLoadError, match='not a readable .npz'):  # object arrays need pickle: refused
+    with pytest.raises(HeadLoadError, match='float32 or float64'):  # object arrays (pickles) refused by header
         Head.load(saved)
     rewrite_npz(saved, data, w0=np.full((24, 6), np.nan, np.float32))
     with pytest.raises(HeadLoadError, match='finite'):
         Head.load(saved)
+
+
+def test_an_npz_that_would_expand_to_gigabytes_is_refused_from_its_headers(saved: Path) -> None:
+    """A few kB on disk whose headers declare 1.6 GB arrays (numpy allocates them before reading a byte)."""
+    card = json.loads(card_path(saved).read_text())
+    huge = 400_000_000
+    with zipfile.ZipFile(saved, 'w', zipfile.ZIP_DEFLATED) as archive:
+        for name in ('mean', 'scale'):
+            with archive.open(f'{name}.npy', 'w') as member:
+                np.lib.format.write_array_header_1_0(member, {'descr': '<f4', 'fortran_order': False,
+                                                              'shape': (huge,)})
+                member.write(bytes(1 << 20))
+    assert saved.stat().st_size < 100_000
+    resign(saved)
+    with pytest.raises(HeadLoadError, match='do not match its card'):  # the card's head is small
+        Head.load(saved)
+    card_path(saved).write_text(json.dumps({**card, 'embedding_size': huge, 'sha256': {'npz': file_sha256(saved)}}))
+    with pytest.raises(HeadLoadError, match='a head has 1 to'):
+        Head.load(saved)
+    tracemalloc.start()
+    with pytest.raises(HeadLoadError):
+        Head.load(saved)
+    assert tracemalloc.get_traced_memory()[1] < 50_000_000  # refused before any array was read
+    tracemalloc.stop()
+
+
+@pytest.mark.parametrize(('field', 'value', 'message'), [
+    ('training', 5, 'training'),
+    ('training', [1, 2], 'training'),
+    ('embedding_sha256', 7, 'embedding_sha256'),
+    ('hidden', True, 'hidden'),
+    ('made_by', 'me', 'made_by must be an object'),
+    ('sensors', 'abcde', 'sensors must be a list'),
+])
+def test_card_fields_of_other_types_are_refused(saved: Path, field: str, value: object, message: str) -> None:
+    card = json.loads(card_path(saved).read_text())
+    card_path(saved).write_text(json.dumps({**card, field: value}))
+    with pytest.raises(HeadLoadError, match=message):
+        Head.load(saved)
+
+
+def test_deeply_nested_or_huge_cards_and_overlong_paths_are_refused(saved: Path) -> None:
+    card_path(saved).write_text('{"kind": "head", "x": ' + '[' * 100_000 + ']' * 100_000 + '}')
+    with pytest.raises(HeadLoadError, match='nested too deeply'):
+        Head.load(saved)
+    card_path(saved).write_text(' ' * (2 << 20) + '{}')
+    with pytest.raises(HeadLoadError, match='larger than'):
+        Head.load(saved)
+    with pytest.raises(HeadLoadError, match='cannot load head'):
+        Head.load(saved.parent / ('h' * 5000 + '.npz'))
 
 
 def test_mismatched_heads_are_refused(saved: Path) -> None:

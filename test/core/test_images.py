@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import struct
+import zlib
+
 import cv2
 import numpy as np
 import pytest
@@ -8,7 +11,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from selfsup_perception.core.images import (
+    DEFAULT_MAX_PIXELS,
     ImageError,
+    compressed_size,
     decode_image,
     encode_image,
     raw_to_rgb,
@@ -70,3 +75,56 @@ def test_png_roundtrip_and_mask():
     np.testing.assert_array_equal(decode_image(encode_image(mask, 'png'), grayscale=True), mask)
     with pytest.raises(ImageError, match='unknown image format'):
         encode_image(image, 'gif')
+
+
+def declared(blob: bytes, width: int, height: int) -> bytes:
+    """``blob`` (a PNG or JPEG) with its header claiming ``width`` x ``height`` (a decompression bomb's trick)."""
+    if blob.startswith(b'\x89PNG'):
+        ihdr = b'IHDR' + struct.pack('>II', width, height) + blob[24:29]
+        return blob[:12] + ihdr + struct.pack('>I', zlib.crc32(ihdr)) + blob[33:]
+    sof = next(i for i in range(2, len(blob) - 1) if blob[i] == 0xFF and blob[i + 1] in (0xC0, 0xC2))
+    return blob[: sof + 5] + struct.pack('>HH', height, width) + blob[sof + 9:]
+
+
+@settings(max_examples=40, deadline=None)
+@given(height=st.integers(1, 300), width=st.integers(1, 300), image_format=st.sampled_from(['png', 'jpeg']),
+       exif=st.booleans())
+def test_compressed_size_is_read_from_the_header(height, width, image_format, exif):
+    blob = encode_image(np.zeros((height, width, 3), np.uint8), image_format)
+    if exif and image_format == 'jpeg':  # an APP1 segment before the frame header, as cameras write
+        blob = blob[:2] + b'\xff\xe1' + struct.pack('>H', 2 + 300) + bytes(300) + blob[2:]
+    assert compressed_size(blob) == (width, height)
+    assert decode_image(blob, max_pixels=width * height).shape == (height, width, 3)
+    with pytest.raises(ImageError, match=f'{width}x{height} pixels is larger than'):
+        decode_image(blob, max_pixels=width * height - 1)
+
+
+def test_progressive_jpeg_size():
+    ok, blob = cv2.imencode('.jpg', np.zeros((30, 50, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert ok
+    assert compressed_size(blob.tobytes()) == (50, 30)
+
+
+@pytest.mark.parametrize('image_format', ['png', 'jpeg'])
+def test_a_bomb_is_refused_before_any_pixel_is_decoded(image_format):
+    bomb = declared(encode_image(np.zeros((8, 8, 3), np.uint8), image_format), 20_000, 20_000)
+    assert len(bomb) < 2_000
+    with pytest.raises(ImageError, match='20000x20000 pixels is larger than'):  # the header check, not the decoder
+        decode_image(bomb, max_pixels=DEFAULT_MAX_PIXELS)
+
+
+@pytest.mark.parametrize(('blob', 'message'), [
+    (b'GIF89a' + bytes(20), 'neither PNG nor JPEG'),
+    (b'\x89PNG\r\n\x1a\n' + bytes(4), 'without an IHDR'),
+    (b'\xff\xd8\xff\xd9', 'without a frame header'),
+    (b'\xff\xd8\x00\x00\x00\x00', 'no marker at byte 2'),
+])
+def test_headers_that_declare_no_size_are_refused(blob, message):
+    with pytest.raises(ImageError, match=message):
+        decode_image(blob, max_pixels=DEFAULT_MAX_PIXELS)
+
+
+def test_raw_images_larger_than_max_pixels_are_refused():
+    with pytest.raises(ImageError, match='4x2 pixels is larger than the 7 pixels'):
+        raw_to_rgb('rgb8', 2, 4, 12, bytes(24), max_pixels=7)
+    assert raw_to_rgb('rgb8', 2, 4, 12, bytes(24), max_pixels=8).shape == (2, 4, 3)

@@ -95,3 +95,21 @@ def test_verify_refuses_changed_files_and_bad_cards(tmp_path: Path) -> None:
 def test_normalisation_is_validated() -> None:
     with pytest.raises(ModelCardError, match='std > 0'):
         Normalisation((0.0, 0.0, 0.0), (1.0, 0.0, 1.0))
+
+
+@pytest.mark.parametrize('text', [
+    '[' * 100_000 + ']' * 100_000,  # json.loads: RecursionError
+    '{"kind": "head", "architecture": "a", "metrics": [1]}',
+    '{"kind": "head", "architecture": "a", "classes": "floor"}',
+    ' ' * (2 << 20) + '{}',
+])
+def test_unreadable_cards_raise_model_card_errors(tmp_path: Path, text: str) -> None:
+    model = tmp_path / 'm.onnx'
+    card_path(model).write_text(text)
+    with pytest.raises(ModelCardError):
+        read_card(model)
+
+
+def test_an_overlong_model_path_is_a_load_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match='model file'):
+        verify(tmp_path / ('m' * 5000 + '.onnx'))

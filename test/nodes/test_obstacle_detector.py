@@ -74,7 +74,7 @@ def test_images_in_probabilities_and_scan_out_and_heads_swapped(ros, tmp_path, h
     from sensor_msgs.msg import LaserScan
     from std_msgs.msg import Float32MultiArray, String
 
-    from selfsup_perception.nodes.trainer import MODEL_QOS
+    from selfsup_perception.nodes.common import MODEL_QOS
 
     node = start(ros, head=heads['free'])
     probe = Probe(ros)
@@ -187,7 +187,7 @@ def test_compressed_transport_and_waiting_for_a_head(ros, heads):
     from sensor_msgs.msg import CompressedImage, LaserScan
     from std_msgs.msg import String
 
-    from selfsup_perception.nodes.trainer import MODEL_QOS
+    from selfsup_perception.nodes.common import MODEL_QOS
 
     probe = Probe(ros)
     announce = probe.publisher('/trainer/model', String, MODEL_QOS)
@@ -225,14 +225,14 @@ def test_under_overload_the_newest_frame_is_processed_and_the_rest_counted(ros, 
     camera = Camera(probe, node)
     probe.wait_for_subscribers()
     busy, release = threading.Event(), threading.Event()
-    process = node.process
+    run = node.embedder.run
 
-    def slow_process(msg):
+    def slow_run(batch):
         busy.set()
         release.wait(10)
-        return process(msg)
+        return run(batch)
 
-    node.process = slow_process  # the worker is stuck on the first frame while four more arrive
+    node.embedder.run = slow_run  # the worker is stuck on the first frame while four more arrive
     camera.send(camera.image(1.0))
     assert spin_until(ros, busy.is_set)
     for stamp in (2.0, 3.0, 4.0, 5.0):
@@ -255,7 +255,66 @@ def test_under_overload_the_newest_frame_is_processed_and_the_rest_counted(ros, 
     ('sensors.center.yaw:=0.6981', 'point the same way'),
 ])
 def test_bad_parameters_stop_the_node_at_start(ros, param, message):
-    from selfsup_perception.nodes.common import ParameterError
+    from selfsup_perception.nodes.parameters import ParameterError
 
     with pytest.raises(ParameterError, match=message):
         start(ros, param)
+
+
+def test_any_head_that_fails_to_load_is_refused_and_the_old_one_kept(ros, tmp_path, heads):
+    """An overlong path (OSError), a card whose training is 5, a card nested too deeply: each refused, counted."""
+    import json
+
+    from sensor_msgs.msg import LaserScan
+    from std_msgs.msg import String
+
+    from selfsup_perception.nodes.common import MODEL_QOS
+
+    node = start(ros, head=heads['blocked'])
+    probe = Probe(ros)
+    scans = probe.subscribe('/obstacle_detector/scan', LaserScan)
+    camera = Camera(probe, node)
+    announce = probe.publisher('/trainer/model', String, MODEL_QOS)
+    probe.wait_for_subscribers()
+    card = json.loads((tmp_path / 'free.json').read_text())
+    bad = {}
+    for name, text in (('training', json.dumps({**card, 'training': 5})),
+                       ('nested', '{"kind": "head", "x": ' + '[' * 50_000 + ']' * 50_000 + '}')):
+        (tmp_path / f'{name}.npz').write_bytes(heads['free'].read_bytes())
+        (tmp_path / f'{name}.json').write_text(text)
+        bad[name] = tmp_path / f'{name}.npz'
+    for count, path in enumerate([str(tmp_path / ('h' * 5000 + '.npz')), str(bad['training']),
+                                  str(bad['nested'])], 1):
+        announce.publish(String(data=path))
+        assert spin_until(ros, lambda c=count: node.diagnostics.counters['heads_refused'] == c)
+        assert node.get_parameter('head_path').value == str(heads['blocked'])
+    camera.send(camera.image(1.0))
+    assert spin_until(ros, lambda: scans)
+    assert list(scans[0].ranges) == [0.0] * 5  # still the blocked head
+    assert node.diagnostics.counters['callback_errors'] == 0
+    node.destroy_node()
+
+
+def test_images_larger_than_max_image_pixels_are_bad_images(ros, heads):
+    from sensor_msgs.msg import CompressedImage, LaserScan
+
+    node = start(ros, 'max_image_pixels:=1000', head=heads['free'])
+    probe = Probe(ros)
+    scans = probe.subscribe('/obstacle_detector/scan', LaserScan)
+    camera = Camera(probe, node)
+    probe.wait_for_subscribers()
+    camera.send(camera.image(1.0, shape=(40, 40, 3)))  # 1600 pixels
+    assert spin_until(ros, lambda: node.diagnostics.counters['bad_images'] == 1)
+    camera.send(camera.image(2.0, shape=(24, 40, 3)))  # 960 pixels
+    assert spin_until(ros, lambda: scans)
+    assert node.diagnostics.counters['frames_out'] == 1
+    node.destroy_node()
+
+    node = start(ros, 'max_image_pixels:=1000', 'camera_transport:=compressed', head=heads['free'])
+    compressed = Camera(probe, node, '/camera/image_raw/compressed', CompressedImage)
+    assert spin_until(ros, lambda: compressed.publisher.get_subscription_count() > 0)
+    jpeg = compressed.factory.compressed_image(np.zeros((40, 40, 3), np.uint8), 3.0, 'camera')
+    compressed.send(jpeg, 'sensor_msgs/msg/CompressedImage')
+    assert spin_until(ros, lambda: node.diagnostics.counters['bad_images'] == 1)
+    assert node.diagnostics.counters['frames_out'] == 0
+    node.destroy_node()

@@ -25,7 +25,7 @@ from selfsup_perception.core.segmentation import (
     scale_intrinsics,
 )
 from selfsup_perception.inference import create_backend, resize_to_input
-from selfsup_perception.nodes.common import Mailbox
+from selfsup_perception.nodes.camera import Mailbox
 from selfsup_perception.rosio.fields import image_to_rgb
 from selfsup_perception.testing.drives import MessageFactory
 
@@ -233,7 +233,7 @@ def test_newest_frame_wins_under_load(ros):
     from sensor_msgs.msg import Image
 
     node = start(ros)
-    slow = node.backend = SlowBackend(node.backend)
+    slow = node.runner.backend = SlowBackend(node.runner.backend)
     probe = Probe(ros)
     masks = probe.subscribe('/segmenter/class_mask', Image)
     camera = probe.publisher('/camera/image_raw', Image)
@@ -263,14 +263,14 @@ def test_newest_frame_wins_under_load(ros):
     ([f'classes_file:={ROOT / "test/data/missing.yaml"}'], 'classes_file: .*not a class list'),
 ])
 def test_bad_parameters_fail_at_start(ros, params, message):
-    from selfsup_perception.nodes.common import ParameterError
+    from selfsup_perception.nodes.parameters import ParameterError
 
     with pytest.raises(ParameterError, match=message):
         start(ros, *params)
 
 
 def test_classes_must_fit_the_model(ros, tmp_path):
-    from selfsup_perception.nodes.common import ParameterError
+    from selfsup_perception.nodes.parameters import ParameterError
 
     two = tmp_path / 'two.yaml'
     two.write_text('classes:\n  - {name: floor, color: [0, 0, 0], traversable: true}\n'
@@ -297,3 +297,17 @@ def test_mailbox_keeps_only_the_newest():
     assert taken == ['frame']
     mailbox.close()
     assert mailbox.take() is None
+
+
+def test_a_model_whose_card_cannot_be_read_stops_the_node_at_start(ros, tmp_path):
+    """A card nested too deeply (RecursionError in the JSON parser) is a parameter error, not a crash."""
+    from selfsup_perception.nodes.parameters import ParameterError
+
+    model = tmp_path / 'seg.tflite'
+    model.write_bytes(MODEL.read_bytes())
+    (tmp_path / 'seg.json').write_text('{"kind": "segmentation", "x": ' + '[' * 50_000 + ']' * 50_000 + '}')
+    with pytest.raises(ParameterError, match='model_path/backend: .*nested too deeply'):
+        start(ros, f'model_path:={model}')
+    (tmp_path / 'seg.json').write_text('{"kind": "segmentation", "architecture": "a", "classes": 3}')
+    with pytest.raises(ParameterError, match='classes must be a list'):
+        start(ros, f'model_path:={model}')

@@ -35,7 +35,7 @@ def start(ros, tmp_path: Path, *params: str):
 def listen(ros, name: str = 'probe') -> tuple[Probe, list]:
     from std_msgs.msg import String
 
-    from selfsup_perception.nodes.trainer import MODEL_QOS
+    from selfsup_perception.nodes.common import MODEL_QOS
 
     probe = Probe(ros, name)
     return probe, probe.subscribe('/trainer/model', String, MODEL_QOS)
@@ -121,7 +121,7 @@ def test_retrains_after_enough_new_labelled_frames(ros, tmp_path, robot_config):
     ('nice:=-5', 'nice'),
 ])
 def test_bad_parameters_stop_the_node_at_start(ros, tmp_path, param, message):
-    from selfsup_perception.nodes.common import ParameterError
+    from selfsup_perception.nodes.parameters import ParameterError
 
     with pytest.raises(ParameterError, match=message):
         start(ros, tmp_path, param)
@@ -157,3 +157,33 @@ def test_fine_tunes_the_start_head_and_compares_against_it(ros, tmp_path, robot_
         card = json.loads((tmp_path / 'heads' / 'head.json').read_text())
         assert card['metrics']['replaced_head_auc'] is not None
         assert card['training']['best_epoch'] >= 0
+
+
+def test_heads_whose_cards_cannot_be_used_never_stop_or_crash_the_trainer(ros, tmp_path, robot_config):
+    """A head in use whose card says training: 5 is no head in use; such a start_head stops the node at start."""
+    import numpy as np
+
+    from selfsup_perception.core.head import Head
+    from selfsup_perception.core.modelcard import file_sha256
+    from selfsup_perception.nodes.parameters import ParameterError
+
+    outputs = len(robot_config.distances) * len(robot_config.sensors)
+    (tmp_path / 'heads').mkdir()
+    Head(mean=np.zeros(16, np.float32), scale=np.ones(16, np.float32),
+         layers=((np.zeros((16, outputs), np.float32), np.zeros(outputs, np.float32)),),
+         distances=robot_config.distances, sensors=robot_config.sensor_names,
+         embedding_sha256=file_sha256(MODEL)).save(tmp_path / 'heads' / 'head.npz')
+    usable = start(ros, tmp_path, 'retrain_after:=0')
+    assert usable.head is not None  # as written, the head is the head in use
+    usable.destroy_node()
+    card_file = tmp_path / 'heads' / 'head.json'
+    card = json.loads(card_file.read_text())
+    card_file.write_text(json.dumps({**card, 'training': 5}))
+    node = start(ros, tmp_path, 'retrain_after:=0')
+    assert node.head is None
+    node.destroy_node()
+    (tmp_path / 'nested.npz').write_bytes((tmp_path / 'heads' / 'head.npz').read_bytes())
+    (tmp_path / 'nested.json').write_text('{"kind": "head", "x": ' + '[' * 50_000 + ']' * 50_000 + '}')
+    (tmp_path / 'heads' / 'head.npz').unlink()
+    with pytest.raises(ParameterError, match='start_head: .*nested too deeply'):
+        start(ros, tmp_path, f'start_head:={tmp_path / "nested.npz"}')
