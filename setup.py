@@ -45,7 +45,8 @@ setup(
             'ros-jazzy-rosgraph-msgs',
         ],
         'infer': ['ai-edge-litert>=2.3', 'onnxruntime>=1.18'],
-        'sim': ['mujoco>=4.0'],
+        # scikit-image: its bundled photographs are the held-out textures of the benchmark worlds.
+        'sim': ['mujoco>=4.0', 'scikit-image>=0.26'],
         # Workstation side: building, training and exporting models (never needed on the robot).
         'build': ['tensorflow-cpu>=2.21', 'keras>=3.15', 'tf2onnx>=1.17', 'onnx>=1.17', 'onnxruntime>=1.18',
                   'ai-edge-litert>=2.3', 'pillow>=10', 'pycocotools>=2.0'],

@@ -23,9 +23,9 @@ class SimParams:
 
     seed: int = 0
     run: int = 0
-    room_size: float = 3.0
-    min_obstacles: int = 5
-    max_obstacles: int = 12
+    room_size: float = 0.0
+    min_obstacles: int = 1
+    max_obstacles: int = 60
     camera_width: int = 160
     camera_height: int = 120
     camera_hfov: float = 1.22
@@ -50,9 +50,10 @@ class SimParams:
 DESCRIPTIONS: dict[str, str] = {
     'seed': 'arena, lighting and noise seed (>= 0); each seed is a different world',
     'run': 'another run in the same world (>= 0): other random turns and sensor noise, same arena',
-    'room_size': 'side of the square walled room in m (1 to 20)',
+    'room_size': 'side of the square walled room in m (1 to 20; 0 = drawn per seed, 1.8 to 7)',
     'min_obstacles': 'fewest obstacles in the room',
-    'max_obstacles': 'most obstacles in the room (the count is drawn between min and max)',
+    'max_obstacles': 'most obstacles in the room (the count follows a clutter density drawn per seed, '
+    'kept between min and max; a dense room keeps what fits)',
     'camera_width': 'camera image width in pixels',
     'camera_height': 'camera image height in pixels',
     'camera_hfov': 'camera horizontal field of view in rad (0, pi)',
@@ -107,8 +108,8 @@ def validate(params: SimParams) -> None:
             raise SimParamError(
                 f'{name}: must be <= {PHYSICS_RATE:g} Hz (the physics rate), got {getattr(params, name)!r}'
             )
-    if not 1.0 <= params.room_size <= 20.0:
-        raise SimParamError(f'room_size: must be in [1, 20] m, got {params.room_size!r}')
+    if params.room_size != 0 and not 1.0 <= params.room_size <= 20.0:
+        raise SimParamError(f'room_size: must be 0 (drawn per seed) or in [1, 20] m, got {params.room_size!r}')
     if params.max_obstacles < params.min_obstacles:
         raise SimParamError(
             f'max_obstacles: must be >= min_obstacles ({params.min_obstacles}), got {params.max_obstacles}'

@@ -1,29 +1,21 @@
 """Procedural textures (numpy) for floors, walls and obstacles: real-looking surfaces from a seed.
 
 Every function takes its own ``numpy.random.Generator`` and returns an ``(n, n, 3)`` uint8 RGB
-image that tiles seamlessly, so one world is the same image every time it is built.
+image that tiles seamlessly, so one world is the same image every time it is built. A texture's base
+colour comes from the world (:mod:`selfsup_perception.sim.appearance`), or is drawn from its seed; the
+photographic kinds (``photo_*``) come from :mod:`selfsup_perception.sim.photos`.
 """
 
 from __future__ import annotations
 
-import colorsys
+import functools
 from collections.abc import Callable
 
 import cv2
 import numpy as np
 
-RGB = tuple[float, float, float]
-
-
-def random_colour(
-    rng: np.random.Generator,
-    saturation: tuple[float, float],
-    value: tuple[float, float],
-    hue: tuple[float, float] = (0.0, 1.0),
-) -> RGB:
-    """A colour drawn in HSV (ranges in [0, 1]), returned as RGB in [0, 1]."""
-    h, s, v = rng.uniform(*hue) % 1.0, rng.uniform(*saturation), rng.uniform(*value)
-    return colorsys.hsv_to_rgb(h, s, v)
+from selfsup_perception.sim.appearance import RGB, random_colour, surface_colour
+from selfsup_perception.sim.photos import PHOTO_PREFIX, is_photo, photo_kinds, photo_texture
 
 
 def smooth_noise(rng: np.random.Generator, n: int, cells: int, across: int | None = None) -> np.ndarray:
@@ -137,70 +129,124 @@ def dots(rng: np.random.Generator, n: int, colour: RGB, other: RGB, count: int =
     return _to_uint8(np.where(inside[..., None], _shade(other, grain), _shade(colour, grain)))
 
 
-Pattern = Callable[[np.random.Generator, int], np.ndarray]
+def bricks(rng: np.random.Generator, n: int, colour: RGB, rows: int = 6) -> np.ndarray:
+    """Brickwork in running bond (walls, pavers): two-to-one bricks, each its own tone, in mortar joints.
+
+    ``rows`` must be even for the bond to tile.
+    """
+    per_row = rows // 2
+    y, x = np.arange(n)[:, None], np.arange(n)[None, :]
+    row = y * rows // n
+    shifted = (x + (row % 2) * (n // (2 * per_row))) % n
+    tone = (0.75 + 0.35 * rng.random((rows, per_row)))[row, shifted * per_row // n]
+    mortar_width = max(1, n // 96)
+    joints = ((y * rows) % n < mortar_width * rows) | ((shifted * per_row) % n < mortar_width * per_row)
+    rough = 0.85 + 0.15 * fractal_noise(rng, n, 16, 3)
+    mortar = random_colour(rng, (0.0, 0.1), (0.55, 0.85))
+    image = np.where(joints[..., None], _shade(mortar, rough), _shade(colour, (tone * rough).astype(np.float32)))
+    return _to_uint8(image)
 
 
-def _floor_patterns(rng: np.random.Generator) -> dict[str, Pattern]:
-    """Floor looks with their colours drawn here (plausible indoor floors, wide variety)."""
-    wood_colour = random_colour(rng, (0.35, 0.7), (0.35, 0.85), (0.04, 0.11))
-    return {
-        'wood': lambda r, n: wood(r, n, wood_colour, planks=int(r.integers(4, 9))),
-        'tiles': lambda r, n: tiles(r, n, random_colour(r, (0.0, 0.3), (0.5, 0.95)), int(r.integers(2, 5))),
-        'carpet': lambda r, n: carpet(r, n, random_colour(r, (0.15, 0.7), (0.25, 0.75))),
-        'concrete': lambda r, n: concrete(r, n, random_colour(r, (0.0, 0.12), (0.4, 0.8))),
-        'checker': lambda r, n: checker(
-            r,
-            n,
-            random_colour(r, (0.0, 0.6), (0.55, 0.95)),
-            random_colour(r, (0.0, 0.6), (0.1, 0.45)),
-            int(r.integers(2, 5)),
-        ),
-    }
+def marble(rng: np.random.Generator, n: int, colour: RGB, bands: int = 2) -> np.ndarray:
+    """Polished stone with dark, turbulent veins."""
+    y, x = np.arange(n)[:, None] / n, np.arange(n)[None, :] / n
+    turbulence = fractal_noise(rng, n, 4, 5)
+    phase = 2 * np.pi * (bands * x + int(rng.integers(0, 2)) * y) + 5.0 * turbulence
+    veins = (1.0 - np.abs(np.sin(phase))) ** 5
+    factor = (0.85 + 0.15 * fractal_noise(rng, n, 6, 4)) * (1.0 - 0.4 * veins)
+    return _to_uint8(_shade(colour, factor.astype(np.float32)))
 
 
-def _wall_patterns(rng: np.random.Generator) -> dict[str, Pattern]:
-    paint = random_colour(rng, (0.0, 0.35), (0.6, 0.95))
-    return {
-        'plaster': lambda r, n: plaster(r, n, paint),
-        'wallpaper': lambda r, n: stripes(
-            r, n, paint, random_colour(r, (0.0, 0.4), (0.45, 0.9)), int(r.integers(6, 16))
-        ),
-        'panels': lambda r, n: (
-            wood(r, n, random_colour(r, (0.2, 0.6), (0.4, 0.9), (0.04, 0.12)), planks=int(r.integers(6, 12)))
-            .transpose(1, 0, 2)
-            .copy()
-        ),
-    }
+def blobs(rng: np.random.Generator, n: int, colour: RGB, other: RGB, third: RGB) -> np.ndarray:
+    """Three-colour blotches (camouflage print, rugs, mottled plastic)."""
+    noise = fractal_noise(rng, n, int(rng.integers(2, 5)), 3)
+    low, high = np.quantile(noise, [0.45, 0.8])
+    grain = 0.93 + 0.07 * fractal_noise(rng, n, 16, 2)
+    image = np.where(
+        (noise < low)[..., None],
+        _shade(colour, grain),
+        np.where((noise < high)[..., None], _shade(other, grain), _shade(third, grain)),
+    )
+    return _to_uint8(image)
 
 
-def _obstacle_patterns(rng: np.random.Generator) -> dict[str, Pattern]:
-    base = random_colour(rng, (0.4, 1.0), (0.3, 0.95))
-    return {
-        'plain': lambda r, n: plaster(r, n, base),
-        'stripes': lambda r, n: stripes(
-            r, n, base, random_colour(r, (0.0, 1.0), (0.2, 1.0)), int(r.integers(2, 6))
-        ),
-        'checker': lambda r, n: checker(
-            r, n, base, random_colour(r, (0.0, 1.0), (0.1, 0.9)), int(r.integers(2, 5))
-        ),
-        'wood': lambda r, n: wood(
-            r, n, random_colour(r, (0.35, 0.7), (0.35, 0.85), (0.04, 0.11)), planks=int(r.integers(2, 5))
-        ),
-        'cardboard': lambda r, n: cardboard(r, n, random_colour(r, (0.35, 0.55), (0.55, 0.8), (0.07, 0.1))),
-        'dots': lambda r, n: dots(
-            r, n, base, random_colour(r, (0.0, 1.0), (0.2, 1.0)), int(r.integers(3, 8))
-        ),
-        'fabric': lambda r, n: carpet(r, n, base),
-    }
+def grid(rng: np.random.Generator, n: int, colour: RGB, line: RGB, count: int = 4) -> np.ndarray:
+    """Thin lines on a plain ground (lab mats, pegboard, graph-paper prints)."""
+    width = max(1, n // 128)
+    lines = (np.arange(n) * count) % n < width * count
+    grain = 0.92 + 0.08 * fractal_noise(rng, n, 8, 3)
+    image = np.where((lines[:, None] | lines[None, :])[..., None], _shade(line, grain), _shade(colour, grain))
+    return _to_uint8(image)
 
 
-FLOOR_KINDS = ('wood', 'tiles', 'carpet', 'concrete', 'checker')
-WALL_KINDS = ('plaster', 'wallpaper', 'panels')
-OBSTACLE_KINDS = ('plain', 'stripes', 'checker', 'wood', 'cardboard', 'dots', 'fabric')
-_FAMILIES = {'floor': _floor_patterns, 'wall': _wall_patterns, 'obstacle': _obstacle_patterns}
+#: A texture from its generator, size and base colour.
+Pattern = Callable[[np.random.Generator, int, RGB], np.ndarray]
 
 
-def make_texture(family: str, kind: str, seed: int, n: int) -> np.ndarray:
-    """The ``n`` x ``n`` texture of ``kind`` in ``family`` (floor, wall, obstacle) for ``seed``."""
+def _any_colour(rng: np.random.Generator) -> RGB:
+    """A second colour for two-colour patterns: any hue, from grey to vivid."""
+    return random_colour(rng, (0.0, 1.0), (0.15, 1.0))
+
+
+FLOOR_PATTERNS: dict[str, Pattern] = {
+    'wood': lambda r, n, c: wood(r, n, c, planks=int(r.integers(4, 9))),
+    'tiles': lambda r, n, c: tiles(r, n, c, int(r.integers(2, 5))),
+    'carpet': carpet,
+    'concrete': concrete,
+    'checker': lambda r, n, c: checker(r, n, c, random_colour(r, (0.0, 0.6), (0.1, 0.45)), int(r.integers(2, 5))),
+    'linoleum': plaster,
+    'marble': lambda r, n, c: marble(r, n, c, int(r.integers(1, 4))),
+    'bricks': lambda r, n, c: bricks(r, n, c, 2 * int(r.integers(2, 5))),
+    'blobs': lambda r, n, c: blobs(r, n, c, _any_colour(r), _any_colour(r)),
+    'grid': lambda r, n, c: grid(r, n, c, _any_colour(r), int(r.integers(2, 9))),
+}
+WALL_PATTERNS: dict[str, Pattern] = {
+    'plaster': plaster,
+    'wallpaper': lambda r, n, c: stripes(r, n, c, random_colour(r, (0.0, 0.4), (0.45, 0.9)), int(r.integers(6, 16))),
+    'panels': lambda r, n, c: wood(r, n, c, planks=int(r.integers(6, 12))).transpose(1, 0, 2).copy(),
+    'bricks': lambda r, n, c: bricks(r, n, c, 2 * int(r.integers(3, 7))),
+    'tiles': lambda r, n, c: tiles(r, n, c, int(r.integers(3, 7))),
+    'concrete': concrete,
+    'marble': lambda r, n, c: marble(r, n, c, int(r.integers(1, 3))),
+}
+OBSTACLE_PATTERNS: dict[str, Pattern] = {
+    'plain': plaster,
+    'stripes': lambda r, n, c: stripes(r, n, c, random_colour(r, (0.0, 1.0), (0.2, 1.0)), int(r.integers(2, 6))),
+    'checker': lambda r, n, c: checker(r, n, c, random_colour(r, (0.0, 1.0), (0.1, 0.9)), int(r.integers(2, 5))),
+    'wood': lambda r, n, c: wood(r, n, c, planks=int(r.integers(2, 5))),
+    'cardboard': cardboard,
+    'dots': lambda r, n, c: dots(r, n, c, random_colour(r, (0.0, 1.0), (0.2, 1.0)), int(r.integers(3, 8))),
+    'fabric': carpet,
+    'bricks': lambda r, n, c: bricks(r, n, c, 2 * int(r.integers(1, 4))),
+    'marble': lambda r, n, c: marble(r, n, c, int(r.integers(1, 3))),
+    'blobs': lambda r, n, c: blobs(r, n, c, _any_colour(r), _any_colour(r)),
+    'grid': lambda r, n, c: grid(r, n, c, _any_colour(r), int(r.integers(2, 7))),
+    'concrete': concrete,
+}
+_PATTERNS = {'floor': FLOOR_PATTERNS, 'wall': WALL_PATTERNS, 'obstacle': OBSTACLE_PATTERNS}
+#: The procedural kinds per family (every world may use them; the photo kinds are for benchmark worlds only).
+FLOOR_KINDS = tuple(FLOOR_PATTERNS)
+WALL_KINDS = tuple(WALL_PATTERNS)
+OBSTACLE_KINDS = tuple(OBSTACLE_PATTERNS)
+
+
+@functools.lru_cache(maxsize=32)
+def make_texture(family: str, kind: str, seed: int, n: int, colour: RGB | None = None) -> np.ndarray:
+    """The read-only ``n`` x ``n`` texture of ``kind`` in ``family`` (floor, wall, obstacle) for ``seed``, in
+    base ``colour`` (None: drawn from the seed). Cached, so a world rebuilt for another run reuses its textures.
+    """
+    if family not in _PATTERNS:
+        raise ValueError(f'family: unknown surface family {family!r}; expected one of {", ".join(_PATTERNS)}')
     rng = np.random.default_rng(seed)
-    return _FAMILIES[family](rng)[kind](rng, n)
+    if is_photo(kind):
+        photos = photo_kinds(family)
+        if kind not in photos:
+            raise ValueError(f'kind: {kind!r} is not a {family} photo; expected one of {", ".join(photos)}')
+        image = photo_texture(kind.removeprefix(PHOTO_PREFIX), rng, n)
+    else:
+        patterns = _PATTERNS[family]
+        if kind not in patterns:
+            raise ValueError(f'kind: unknown {family} texture {kind!r}; expected one of {", ".join(patterns)}')
+        image = patterns[kind](rng, n, surface_colour(rng, family, kind) if colour is None else colour)
+    image.flags.writeable = False
+    return image

@@ -135,7 +135,7 @@ def test_cli_writes_a_bag_and_a_summary(tmp_path: Path, capsys: pytest.CaptureFi
         (('--camera-rate', '0'), 'camera_rate'),
         (('--room-size', '-2'), 'room_size'),
         (('--minutes', '0'), 'minutes'),
-        (('--min-obstacles', '80', '--max-obstacles', '80'), 'max_obstacles'),
+        (('--min-obstacles', '80', '--max-obstacles', '80', '--room-size', '3'), 'max_obstacles'),
     ],
 )
 def test_cli_rejects_bad_parameters(
