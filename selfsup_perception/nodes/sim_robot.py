@@ -82,7 +82,7 @@ class SimRobotNode(Node):
         self._behind_warned = False
         self._timer = self.create_timer(_TICK, self._tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(
-            f'simulating seed {values["seed"]} in a {values["room_size"]} m room with '
+            f'simulating seed {values["seed"]} in a {self._simulation.arena.size:.1f} m room with '
             f'{len(self._simulation.arena.obstacles)} obstacles, '
             + (f'{self._real_time_factor}x real time' if self._real_time_factor else 'as fast as possible')
         )

@@ -41,13 +41,13 @@ from selfsup_perception.core.segmentation import load_classes, segmentation_scor
 from selfsup_perception.inference.embedder import Embedder
 from selfsup_perception.pipeline.heads import load_head, score_heads, train_on_dataset
 from selfsup_perception.pipeline.segmentation import SegEvaluationOptions, evaluate_models, load_data
+from selfsup_perception.sim import seeds
 
-#: The benchmark's world seeds. Must equal the simulator's BENCHMARK seed range: no model building
-#: (training, tuning) and no demo ever uses these worlds.
-BENCHMARK_SEEDS = range(100_000, 101_000)
+#: Worlds no model building touches (the simulator's BENCHMARK range; the photographic textures appear only there).
+BENCHMARK_SEEDS = seeds.BENCHMARK
 #: The evaluation worlds of the earlier results (inside the training range): scored beside, never in the median.
-LEGACY_SEEDS = (1000, 1001)
-DEFAULT_WORLDS = 20
+LEGACY_SEEDS = seeds.LEGACY_EVALUATION
+DEFAULT_WORLDS = seeds.DEFAULT_BENCHMARK_WORLDS
 #: Distances (m) at which the heads' AUC is reported (sensors pooled).
 REPORTED_DISTANCES = (0.2, 0.5, 1.0)
 #: Files of the models folder the benchmark reads.
@@ -295,13 +295,16 @@ def _remove(dataset: Path, bag: Path) -> None:
 
 
 def describe_world(seed: int) -> str:
-    """A short description of world ``seed``: room, clutter, floor and walls."""
+    """A short description of world ``seed`` for the table: room, clutter, floor, walls, light."""
+    from selfsup_perception.sim.describe import describe_arena
     from selfsup_perception.sim.params import SimParams
     from selfsup_perception.sim.world import generate_arena
 
-    arena = generate_arena(SimParams(seed=seed))
-    return (f'{arena.size:g} m room, {len(arena.obstacles)} obstacles, {arena.floor.kind} floor, '
-            f'{arena.wall.kind} walls')
+    d = describe_arena(generate_arena(SimParams(seed=seed)))
+    text = (f'{d["room_size"]:g} m room, {d["obstacles"]} obstacles ({d["clutter"]}), {d["floor_colour"]} '
+            f'{d["floor"]} floor, {d["wall_colour"]} {d["wall"]} walls, {d["light"]} {d["light_colour"]} light')
+    looks = int(d['like_wall']) + int(d['like_floor'])
+    return text + (f', {looks} look-alike obstacles' if looks else '')
 
 
 def benchmark_world(job: WorldJob) -> dict[str, Any]:
