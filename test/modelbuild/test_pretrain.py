@@ -11,11 +11,9 @@ import pytest
 
 pytest.importorskip('tensorflow')
 
-from modelbuild_helpers import smooth_images
+from modelbuild_helpers import labelled_dataset, labelled_frames
 
 from selfsup_perception.core.modelcard import read_card, verify
-from selfsup_perception.core.config import LabelingConfig, SensorConfig
-from selfsup_perception.core.dataset import DatasetWriter, FrameRecord
 from selfsup_perception.modelbuild import pretrain
 from selfsup_perception.modelbuild.augment import Augmentation
 from selfsup_perception.modelbuild.ops import check_edgetpu
@@ -24,20 +22,8 @@ from selfsup_perception.modelbuild.training import ExportOptions, TrainingOption
 pytestmark = pytest.mark.slow
 
 
-def _frames(frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Images where a bright left or right half means an obstacle on that side; 60 % labels unknown."""
-    rng = np.random.default_rng(seed)
-    images = smooth_images(frames, 64, 64, seed) // 2
-    side = rng.integers(0, 2, frames)
-    images[side == 0, :, :32] += 120
-    images[side == 1, :, 32:] += 120
-    labels = np.zeros((frames, 3, 2), np.uint8)
-    labels[np.arange(frames), :, side] = 1
-    return images, labels, rng.random(labels.shape) < 0.4
-
-
 def _npz(path: Path, frames: int = 40) -> Path:
-    images, labels, mask = _frames(frames)
+    images, labels, mask = labelled_frames(frames)
     np.savez(
         path,
         images=images,
@@ -47,19 +33,6 @@ def _npz(path: Path, frames: int = 40) -> Path:
         distances=np.array([0.0, 0.05, 0.1]),
         sensors=np.array(['left', 'right']),
     )
-    return path
-
-
-def write_dataset(path: Path, frames: int, seed: int = 0) -> Path:
-    """A dataset file (``core.dataset``) of ``_frames``: 3 distances x 2 sensors, PNG images."""
-    config = LabelingConfig(
-        sensors=(SensorConfig('left', '/left', 0.1, 0.2), SensorConfig('right', '/right', 0.1, 0.2)),
-        distances=(0.0, 0.05, 0.1),
-    )
-    images, labels, mask = _frames(frames, seed)
-    with DatasetWriter(path, config, image_format='png') as writer:
-        for i in range(frames):
-            writer.append(FrameRecord(0.1 * i, images[i], np.where(mask[i], labels[i], -1).astype(np.int8)))
     return path
 
 
@@ -106,7 +79,7 @@ def test_pretrain_exports_the_extractor(tmp_path: Path) -> None:
 
 
 def test_typed_pretraining_on_dataset_files_returns_values(tmp_path: Path) -> None:
-    datasets = (write_dataset(tmp_path / 'a.db', 30, seed=1), write_dataset(tmp_path / 'b.db', 30, seed=2))
+    datasets = (labelled_dataset(tmp_path / 'a.db', 30, seed=1), labelled_dataset(tmp_path / 'b.db', 30, seed=2))
     options = pretrain.PretrainOptions(
         datasets=datasets,
         export=ExportOptions(tmp_path / 'models', calibration=4, formats=('keras',)),

@@ -104,7 +104,8 @@ def test_labelled_npz_shards(tmp_path: Path) -> None:
     np.testing.assert_array_equal(source.stamps, [0, 2, 4, 6])
     (image, target), = source.read(np.array([2]), (8, 8))
     np.testing.assert_array_equal(image, images[2])
-    assert (target[0] == 1).all() and (target[1:] == UNKNOWN_LABEL).all()
+    assert (target[0] == 1).all()
+    assert (target[1:] == UNKNOWN_LABEL).all()
     np.savez(path, images=images, labels=labels, mask=np.ones((4, 3), bool))
     with pytest.raises(DataError, match='labels and mask'):
         NpzFrames(path, 'labels')
