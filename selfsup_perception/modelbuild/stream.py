@@ -60,10 +60,11 @@ class Frames:
         return blocks[index::count]
 
     def examples(self, shuffle: bool = False, seed: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
-        """One ``(image uint8 (h, w, 3), target)`` per frame of the shard; with ``shuffle`` the blocks come
-        in an order drawn from (``seed``, shard, epoch), else in stored order."""
+        """One ``(image uint8 (h, w, 3), target)`` per frame of the shard; with ``shuffle`` (training: the
+        shard must not be empty) the blocks come in an order drawn from (``seed``, shard, epoch), else in
+        stored order."""
         blocks = self.blocks(shard)
-        if not blocks:
+        if shuffle and not blocks:
             raise DataError(f'{self.count} frames in {len(self.sources)} sources are too few for '
                             f'{shard[1]} pipelines (each needs a block of frames)')
         epochs = itertools.count()
