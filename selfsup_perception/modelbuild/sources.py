@@ -132,9 +132,12 @@ class SqliteFrames(FrameSource):
     def _read(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         first, last = int(positions[0]), int(positions[-1])
         segmentation = self.target == 'segmentation'
-        with Dataset(self.path) as dataset:
-            batches = dataset.iter_batches(last - first + 1, int(self.ids[first]) - 1, extras=segmentation)
-            batch = next(batches, None)
+        try:
+            with Dataset(self.path) as dataset:
+                batches = dataset.iter_batches(last - first + 1, int(self.ids[first]) - 1, extras=segmentation)
+                batch = next(batches, None)
+        except DatasetError as exc:
+            raise DataError(str(exc)) from exc
         pick = positions - first
         if batch is None or len(batch.ids) <= pick[-1] or not np.array_equal(batch.ids[pick], self.ids[positions]):
             raise DataError(f'{self.path}: frames were removed while training read it')

@@ -24,8 +24,8 @@ from selfsup_perception.modelbuild.sources import FrameSource
 
 @dataclass
 class ReadErrors:
-    """The first data error a stream's reader hit: tf.data turns it into an OpError, ``reraise`` gives
-    back the original (which names the file)."""
+    """The first error a stream's reader hit (bad data: ValueError, OSError): tf.data turns it into an
+    OpError, ``reraise`` gives back the original (which names the file)."""
 
     errors: list[Exception] = field(default_factory=list)
 
@@ -77,7 +77,7 @@ class Frames:
                 for b in order:
                     source, positions = blocks[b]
                     yield from self.sources[source].read(positions, self.size)
-            except DataError as exc:
+            except (ValueError, OSError) as exc:  # DataError, a corrupt image: the message names the input
                 self.errors.errors.append(exc)
                 raise
 
