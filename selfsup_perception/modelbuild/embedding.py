@@ -9,13 +9,13 @@ static shapes and maps onto the Edge TPU.
 from __future__ import annotations
 
 import keras
-import numpy as np
+import tensorflow as tf
 
 from selfsup_perception.modelbuild.backbone import build_backbone, feature_map
 
 SPP_LEVELS = (1, 2, 4)
 DEFAULT_FEATURE_LAYER = 'block_16_project_BN'
-UNKNOWN_LABEL = -1.0
+EMBEDDING_LAYER = 'spp'
 
 
 def pool_geometry(size: int, bins: int) -> tuple[int, int]:
@@ -41,10 +41,11 @@ def spatial_pyramid_pool(
     for bins in levels:
         (kh, sh), (kw, sw) = pool_geometry(height, bins), pool_geometry(width, bins)
         x = keras.layers.MaxPool2D((kh, kw), (sh, sw), padding='valid', name=f'spp_{bins}x{bins}')(features)
-        pooled.append(keras.layers.Flatten(name=f'spp_{bins}x{bins}_flat')(x))
+        flat = EMBEDDING_LAYER if len(levels) == 1 else f'spp_{bins}x{bins}_flat'
+        pooled.append(keras.layers.Flatten(name=flat)(x))
     if len(pooled) == 1:
         return pooled[0]
-    return keras.layers.Concatenate(name='spp')(pooled)
+    return keras.layers.Concatenate(name=EMBEDDING_LAYER)(pooled)
 
 
 def embedding_length(channels: int, levels: tuple[int, ...] = SPP_LEVELS) -> int:
@@ -79,26 +80,18 @@ def build_pretrain_model(
     return keras.Model(extractor.input, probabilities, name='embedding_pretrain')
 
 
-@keras.saving.register_keras_serializable(package='selfsup_perception')
-class MaskedBinaryCrossentropy(keras.losses.Loss):
-    """Binary cross-entropy averaged over the known labels only; unknown labels are ``UNKNOWN_LABEL`` (-1).
-
-    Every known label of the batch weighs the same (a frame with few known labels does not count more
-    per label); a batch without any known label has loss 0.
-    """
-
-    def __init__(self, name: str = 'masked_binary_crossentropy', **kwargs: object) -> None:
-        super().__init__(name=name, **kwargs)
-
-    def call(self, y_true: keras.KerasTensor, y_pred: keras.KerasTensor) -> keras.KerasTensor:
-        y_true = keras.ops.cast(y_true, y_pred.dtype)
-        known = keras.ops.cast(keras.ops.greater_equal(y_true, 0.0), y_pred.dtype)
-        eps = keras.config.epsilon()
-        p = keras.ops.clip(y_pred, eps, 1.0 - eps)
-        bce = -(y_true * keras.ops.log(p) + (1.0 - y_true) * keras.ops.log(1.0 - p))
-        return keras.ops.divide_no_nan(keras.ops.sum(bce * known), keras.ops.sum(known))
+def masked_bce_terms(targets: tf.Tensor, probabilities: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Binary cross-entropy summed over the known labels (targets >= 0; ``UNKNOWN_LABEL`` is -1) and
+    their count: the loss is their ratio, so every known label weighs the same (a frame with few
+    known labels does not count more per label)."""
+    targets = tf.cast(targets, tf.float32)
+    known = tf.cast(targets >= 0.0, tf.float32)
+    eps = keras.config.epsilon()
+    p = tf.clip_by_value(tf.cast(probabilities, tf.float32), eps, 1.0 - eps)
+    bce = -(targets * tf.math.log(p) + (1.0 - targets) * tf.math.log(1.0 - p))
+    return tf.reduce_sum(bce * known), tf.reduce_sum(known)
 
 
-def masked_targets(labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Targets for ``MaskedBinaryCrossentropy``: labels (0/1) where known, ``UNKNOWN_LABEL`` elsewhere."""
-    return np.where(np.asarray(mask, bool), np.asarray(labels, np.float32), np.float32(UNKNOWN_LABEL))
+def embedding_extractor(model: keras.Model) -> keras.Model:
+    """The extractor inside a pretraining model (``build_pretrain_model``): pixels -> embedding."""
+    return keras.Model(model.inputs[0], model.get_layer(EMBEDDING_LAYER).output, name='embedding_extractor')

@@ -294,12 +294,3 @@ def export_model(
         write_card(paths['float'], with_sha256(_replace(card, extra=float_extra), paths['float']))
     return paths
 
-
-def export_as_asked(model: keras.Model, args: Any, name: str, card: ModelCard, calibration_images: np.ndarray,
-                    output_name: str, command: str) -> dict[str, Path]:
-    """``export_model`` with the export options of a command line (``add_export_options``); prints the files."""
-    paths = export_model(model, args.out, name, card, calibration_images, args.formats, args.opset,
-                         args.output_type, output_name=output_name)
-    for fmt, path in paths.items():
-        print(f'{command}: wrote {fmt} {path}')
-    return paths

@@ -11,8 +11,11 @@ aligned with the input pixels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import numpy as np
+import tensorflow as tf
 
 from selfsup_perception.modelbuild.backbone import build_backbone, stride_features
 
@@ -116,6 +119,18 @@ def build_fcn(
     return keras.Model(backbone.inputs[0], logits, name=variant)
 
 
-def segmentation_loss(ignore_index: int = IGNORE_INDEX) -> keras.losses.Loss:
-    """Pixel-wise softmax cross-entropy on logits, averaged over pixels not labelled ``ignore_index``."""
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=ignore_index)
+def segmentation_loss_terms(
+    ignore_index: int = IGNORE_INDEX,
+) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """(masks, logits) -> pixel-wise softmax cross-entropy summed over the pixels not labelled
+    ``ignore_index``, and their count (the loss is the ratio)."""
+
+    def terms(masks: tf.Tensor, logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        masks = tf.cast(masks, tf.int32)
+        valid = masks != ignore_index
+        labels = tf.where(valid, masks, tf.zeros_like(masks))
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, tf.cast(logits, tf.float32))
+        valid = tf.cast(valid, tf.float32)
+        return tf.reduce_sum(loss * valid), tf.reduce_sum(valid)
+
+    return terms

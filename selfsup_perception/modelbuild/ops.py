@@ -137,7 +137,7 @@ def check_edgetpu(
     ops, dynamic, floats = [], [], []
     for s in range(model.SubgraphsLength()):
         graph = model.Subgraphs(s)
-        activations = set()
+        activations: set[int] = set()
         for o in range(graph.OperatorsLength()):
             op = graph.Operators(o)
             ops.append(codes[op.OpcodeIndex()])

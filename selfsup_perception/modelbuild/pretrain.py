@@ -2,15 +2,18 @@
 
 MobileNetV2 + pyramid pooling + a dense sigmoid head are trained on the self-supervised labels
 (masked binary cross-entropy: unknown labels do not count), validated on time blocks (never a random
-split: neighbouring frames are near-duplicates). The head is then dropped and the extractor exported
-(int8 and float TFLite, ONNX, Keras checkpoint, with model cards); the robot trains its own small
-numpy head on the embeddings.
+split: neighbouring frames are near-duplicates). The frames are streamed from the dataset files (or
+``.npz`` shards), shuffled in a bounded buffer and augmented (``augment``). The head is then dropped
+and the extractor exported (int8 and float TFLite, ONNX, Keras checkpoint, with model cards); the
+robot trains its own small numpy head on the embeddings. ``pretrain_embedding`` is the typed entry
+point; ``run`` is the command line's.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
@@ -19,34 +22,49 @@ import numpy as np
 from selfsup_perception.core.metrics import roc_auc
 from selfsup_perception.core.modelcard import ModelCard
 from selfsup_perception.modelbuild.backbone import recalibrate_batch_norm
-from selfsup_perception.modelbuild.data import (
-    Augmentation,
-    Batches,
-    DataError,
-    LabelledFrames,
-    load_labelled,
-    resize_images,
-    split_frames,
-)
 from selfsup_perception.modelbuild.embedding import (
     DEFAULT_FEATURE_LAYER,
     SPP_LEVELS,
-    MaskedBinaryCrossentropy,
     build_embedding_extractor,
     build_pretrain_model,
-    masked_targets,
+    embedding_extractor,
+    masked_bce_terms,
 )
-from selfsup_perception.modelbuild.export import export_as_asked
+from selfsup_perception.modelbuild.sources import gather, open_labelled, split_sources
+from selfsup_perception.modelbuild.stream import Frames, ReadErrors, evaluation_stream, training_stream
 from selfsup_perception.modelbuild.training import (
+    ExportOptions,
+    TrainingOptions,
+    TrainingResult,
     add_training_arguments,
-    backbone_weights,
-    fit,
+    export_as_asked,
+    export_options,
     json_number,
-    spread,
+    make_strategy,
+    predictions,
+    train_model,
+    training_options,
+    worker,
 )
 
 ARCHITECTURE = 'mobilenet_v2_spp'
 _BN_IMAGES = 256
+
+
+@dataclass(frozen=True)
+class PretrainOptions:
+    """What ``pretrain_embedding`` trains on and how (``training.augmentation.flip`` also reverses the
+    sensor axis: only for sensors mounted symmetrically and listed from one side to the other)."""
+
+    datasets: tuple[Path, ...]
+    export: ExportOptions = field(default_factory=lambda: ExportOptions(Path('models/embedding')))
+    name: str = 'embedding'
+    input_size: tuple[int, int] | None = None
+    feature_layer: str = DEFAULT_FEATURE_LAYER
+    levels: tuple[int, ...] = SPP_LEVELS
+    hidden: int = 0
+    dropout: float = 0.2
+    training: TrainingOptions = field(default_factory=TrainingOptions)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         'datasets',
         nargs='+',
         type=Path,
-        help='.npz exports (selfsup dataset export --npz) or dataset files, in time order each',
+        help='dataset files or .npz exports (selfsup dataset export --npz), in time order each',
     )
     parser.add_argument('--out', type=Path, default=Path('models/embedding'), help='output directory')
     parser.add_argument('--name', default='embedding', help='model file name (without suffix)')
@@ -81,116 +99,130 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(parser, epochs=30, batch_size=32)
 
 
-def _obstacle_metrics(probabilities: np.ndarray, frames: LabelledFrames) -> dict[str, float | int]:
-    """Validation loss (masked BCE), pooled AUC and the mean AUC over (distance, sensor) outputs."""
-    known = frames.mask
+def options_from_args(args: argparse.Namespace) -> PretrainOptions:
+    """The command line's options as ``PretrainOptions``."""
+    return PretrainOptions(
+        datasets=tuple(args.datasets),
+        export=export_options(args),
+        name=args.name,
+        input_size=tuple(args.input_size) if args.input_size else None,
+        feature_layer=args.feature_layer,
+        levels=tuple(args.levels),
+        hidden=args.hidden,
+        dropout=args.dropout,
+        training=training_options(args, flip=args.hflip),
+    )
+
+
+def _obstacle_metrics(probabilities: np.ndarray, targets: np.ndarray) -> dict[str, float | int | None]:
+    """Validation loss (masked BCE), pooled AUC and the mean AUC over (distance, sensor) outputs;
+    ``targets`` as the stream gives them (1/0 where known, negative where unknown)."""
+    known = targets >= 0
+    labels = np.where(known, targets, 0).astype(np.uint8)
     p = np.clip(probabilities, 1e-7, 1 - 1e-7)
-    y = frames.labels.astype(np.float64)
-    bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    bce = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
     per_output = [
-        roc_auc(probabilities[:, k, s][known[:, k, s]], frames.labels[:, k, s][known[:, k, s]])
+        roc_auc(probabilities[:, k, s][known[:, k, s]], labels[:, k, s][known[:, k, s]])
         for k in range(known.shape[1])
         for s in range(known.shape[2])
     ]
     valid = [a for a in per_output if not np.isnan(a)]
     return {
-        'val_frames': len(frames.images),
+        'val_frames': len(targets),
         'val_known_labels': int(known.sum()),
         'val_loss': json_number(float(bce[known].mean()) if known.any() else math.nan),
-        'val_auc_pooled': json_number(roc_auc(probabilities[known], frames.labels[known])),
+        'val_auc_pooled': json_number(roc_auc(probabilities[known], labels[known])),
         'val_auc_mean': json_number(float(np.mean(valid)) if valid else math.nan),
         'val_auc_outputs': len(valid),
     }
 
 
-def _concat(parts: list[LabelledFrames], size: tuple[int, int]) -> LabelledFrames:
-    return LabelledFrames(
-        np.concatenate([resize_images(p.images, size) for p in parts]),
-        np.concatenate([p.labels for p in parts]),
-        np.concatenate([p.mask for p in parts]),
-        np.concatenate([p.stamps for p in parts]),
-        parts[0].distances,
-        parts[0].sensors,
-    )
-
-
-def _take(frames: LabelledFrames, index: np.ndarray) -> LabelledFrames:
-    return LabelledFrames(
-        frames.images[index],
-        frames.labels[index],
-        frames.mask[index],
-        frames.stamps[index],
-        frames.distances,
-        frames.sensors,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
-    """Train, evaluate on the time-blocked validation frames, export the extractor; 0 on success."""
-    sources = [load_labelled(path) for path in args.datasets]
-    shapes = {s.labels.shape[1:] for s in sources}
-    if len(shapes) != 1 or len({(s.distances, s.sensors) for s in sources if s.sensors}) > 1:
-        raise DataError(f'datasets disagree on distances x sensors: {sorted(shapes)}')
-    size = tuple(args.input_size or sources[0].images.shape[1:3])
-    splits = [split_frames(s.stamps, args.val_fraction, args.val_blocks, args.guard) for s in sources]
-    train = _concat([_take(s, t) for s, (t, _) in zip(sources, splits, strict=True)], size)
-    val = _concat([_take(s, v) for s, (_, v) in zip(sources, splits, strict=True)], size)
-    num_distances, num_sensors = train.labels.shape[1:]
+    """``selfsup pretrain``: ``pretrain_embedding`` with the command line's options; 0 on success."""
+    pretrain_embedding(options_from_args(args))
+    return 0
+
+
+def pretrain_embedding(options: PretrainOptions) -> TrainingResult:
+    """Train on the time-blocked training frames of every dataset, score the validation frames,
+    export the extractor (the chief of a distributed job exports; the others return the model)."""
+    training = options.training
+    strategy = make_strategy(training.distribute)
+    sources = open_labelled(options.datasets)
+    height, width = options.input_size or sources[0].image_size()
+    size = (height, width)
+    split = split_sources(sources, training.val_fraction, training.val_blocks, training.guard)
+    num_distances, num_sensors = sources[0].label_shape
+    index, workers = worker(strategy)
     print(
-        f'pretrain: {len(train.images)} training, {len(val.images)} validation frames, '
-        f'input {size[0]}x{size[1]}, '
-        f'{num_distances} distances x {num_sensors} sensors'
+        f'pretrain: {split.train_frames} training, {split.val_frames} validation frames in {len(sources)} '
+        f'datasets, input {size[0]}x{size[1]}, {num_distances} distances x {num_sensors} sensors'
+        + (f', worker {index} of {workers}' if workers > 1 else '')
     )
+    errors = ReadErrors()
+    train_frames = Frames(sources, split.train, size, errors)
+    val_frames = Frames(sources, split.val, size, errors)
 
-    keras.utils.set_random_seed(args.seed)
-    extractor = build_embedding_extractor(
-        size, args.alpha, args.feature_layer, tuple(args.levels), backbone_weights(args)
-    )
-    model = build_pretrain_model(extractor, num_distances, num_sensors, args.hidden, args.dropout)
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=MaskedBinaryCrossentropy())
-    batches = Batches(
-        train.images,
-        masked_targets(train.labels, train.mask),
-        args.batch_size,
-        Augmentation(flip=args.hflip),
-        (lambda y: y[..., ::-1]) if args.hflip else None,
-        args.seed,
-    )
-    val_data = None
-    if len(val.images):
-        val_data = Batches(val.images, masked_targets(val.labels, val.mask), args.batch_size, shuffle=False)
-    epochs = fit(model, batches, val_data, args)
-    recalibrate_batch_norm(model, train.images[spread(len(train.images), _BN_IMAGES)])
+    def build() -> keras.Model:
+        extractor = build_embedding_extractor(
+            size, training.alpha, options.feature_layer, options.levels, training.weights
+        )
+        return build_pretrain_model(extractor, num_distances, num_sensors, options.hidden, options.dropout)
 
-    metrics: dict[str, float | int] = {'train_frames': len(train.images), 'epochs': epochs}
-    if val_data is not None:
-        metrics.update(_obstacle_metrics(model.predict(val_data, verbose=0), val))
+    keras.utils.set_random_seed(training.seed)
+    model, history = train_model(
+        build,
+        masked_bce_terms,
+        lambda shard, batch: training_stream(
+            train_frames, batch, training.augmentation, training.seed, training.shuffle_buffer,
+            lambda labels: labels[..., ::-1], shard,
+        ),
+        evaluation_stream(val_frames, training.batch_size, (index, workers)) if split.val_frames else None,
+        max(1, split.train_frames // training.batch_size),
+        training,
+        strategy,
+        errors,
+        'pretrain',
+    )
+    recalibrate_batch_norm(model, gather(sources, split.train, _BN_IMAGES, size)[0])
+    extractor = embedding_extractor(model)
+    metrics: dict[str, float | int | None] = {
+        'train_frames': split.train_frames, 'epochs': history.epochs, 'best_epoch': history.best_epoch,
+    }
+    if index:
+        return TrainingResult(extractor, None, {}, metrics, history)
+    if split.val_frames:
+        scored = list(predictions(model, evaluation_stream(val_frames, training.batch_size), errors))
+        metrics.update(_obstacle_metrics(np.concatenate([p for p, _ in scored]),
+                                         np.concatenate([t for _, t in scored])))
     card = ModelCard(
         kind='embedding',
         architecture=ARCHITECTURE,
         input_size=size,
         embedding_size=int(extractor.output_shape[-1]),
-        distances=train.distances,
-        sensors=train.sensors,
+        distances=sources[0].distances,
+        sensors=sources[0].sensors,
         metrics=metrics,
         extra={
             'architecture_params': {
-                'alpha': args.alpha,
-                'feature_layer': args.feature_layer,
-                'levels': list(args.levels),
-                'weights': args.weights,
+                'alpha': training.alpha,
+                'feature_layer': options.feature_layer,
+                'levels': list(options.levels),
+                'weights': training.weights or 'none',
             },
             'pretraining': {
-                'datasets': [p.name for p in args.datasets],
-                'hidden': args.hidden,
-                'dropout': args.dropout,
-                'hflip': args.hflip,
-                'batch_size': args.batch_size,
-                'learning_rate': args.learning_rate,
-                'seed': args.seed,
+                'datasets': [p.name for p in options.datasets],
+                'hidden': options.hidden,
+                'dropout': options.dropout,
+                'hflip': training.augmentation.flip,
+                'augmentation': asdict(training.augmentation),
+                'batch_size': training.batch_size,
+                'learning_rate': training.learning_rate,
+                'seed': training.seed,
+                'workers': workers,
             },
         },
     )
-    calibration = train.images[spread(len(train.images), args.calibration)]
-    export_as_asked(extractor, args, args.name, card, calibration, 'embedding', 'pretrain')
-    return 0
+    calibration = gather(sources, split.train, options.export.calibration, size)[0]
+    paths = export_as_asked(extractor, options.export, options.name, card, calibration, 'embedding', 'pretrain')
+    return TrainingResult(extractor, card, paths, metrics, history)

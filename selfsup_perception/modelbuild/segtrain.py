@@ -1,49 +1,93 @@
 """``selfsup train-seg`` and ``selfsup export-seg``: FCN semantic segmentation, trained and exported.
 
-train-seg trains FCN-32s/16s/8s on an ``.npz`` (``images`` + ``segmentation``), a PASCAL-VOC-style
-folder or COCO JSON, with the classes of a class-list YAML, then exports int8/float TFLite, ONNX and
-a Keras checkpoint with model cards. export-seg re-exports such a checkpoint, e.g. at another input
-size (the FCN's weights do not depend on it).
+train-seg trains FCN-32s/16s/8s on ``.npz`` shards (``images`` + ``segmentation``), dataset files with
+the simulator's masks, PASCAL-VOC-style folders or COCO JSON, with the classes of a class-list YAML;
+the frames are streamed, shuffled in a bounded buffer and augmented (``augment``: the mask follows
+the flips only). It then exports int8/float TFLite, ONNX and a Keras checkpoint with model cards.
+export-seg re-exports such a checkpoint, e.g. at another input size (the FCN's weights do not depend
+on it). ``train_segmentation`` and ``export_segmentation`` are the typed entry points.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from selfsup_perception.core.modelcard import ModelCard, verify
 from selfsup_perception.core.segmentation import ClassList, confusion_matrix, segmentation_scores
+from selfsup_perception.modelbuild.augment import Augmentation
 from selfsup_perception.modelbuild.backbone import recalibrate_batch_norm
-from selfsup_perception.modelbuild.data import (
-    Augmentation,
-    Batches,
-    DataError,
-    load_classes,
-    load_images,
-    load_segmentation,
-    split_frames,
-)
-from selfsup_perception.modelbuild.export import export_as_asked
-from selfsup_perception.modelbuild.fcn import VARIANTS, build_fcn, segmentation_loss
+from selfsup_perception.modelbuild.data import DataError, load_classes
+from selfsup_perception.modelbuild.fcn import VARIANTS, build_fcn, segmentation_loss_terms
+from selfsup_perception.modelbuild.sources import gather, load_images, open_segmentation, split_sources
+from selfsup_perception.modelbuild.stream import Frames, ReadErrors, evaluation_stream, training_stream
 from selfsup_perception.modelbuild.training import (
+    ExportOptions,
+    TrainingOptions,
+    TrainingResult,
     add_export_options,
     add_training_arguments,
-    backbone_weights,
-    fit,
-    spread,
+    export_as_asked,
+    export_options,
+    make_strategy,
+    predictions,
+    train_model,
+    training_options,
+    worker,
 )
 
 _BN_IMAGES = 128
 
 
+@dataclass(frozen=True)
+class SegmentationOptions:
+    """What ``train_segmentation`` trains on and how; ``background`` is the class of pixels no COCO
+    annotation covers (default: the first class)."""
+
+    sources: tuple[Path, ...]
+    classes: Path
+    variant: str = 'fcn8s'
+    export: ExportOptions = field(default_factory=lambda: ExportOptions(Path('models/segmentation')))
+    name: str | None = None
+    input_size: tuple[int, int] = (240, 320)
+    coco_images: Path | None = None
+    background: str | None = None
+    training: TrainingOptions = field(
+        default_factory=lambda: TrainingOptions(epochs=50, batch_size=8, augmentation=Augmentation(flip=True))
+    )
+
+
+@dataclass(frozen=True)
+class SegmentationExportOptions:
+    """What ``export_segmentation`` re-exports: a train-seg checkpoint, at ``input_size`` (default: the
+    trained size), calibrated on ``calibration_data`` (an ``.npz`` with images or a folder of images)."""
+
+    checkpoint: Path
+    calibration_data: Path
+    export: ExportOptions = field(default_factory=lambda: ExportOptions(Path('models/segmentation')))
+    input_size: tuple[int, int] | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """The card and the files of an export."""
+
+    card: ModelCard
+    paths: dict[str, Path]
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``selfsup train-seg``."""
     parser.add_argument(
-        'source', type=Path, help='.npz (images, segmentation), VOC-style folder, or COCO annotations .json'
+        'sources', nargs='+', type=Path,
+        help='.npz shards (images, segmentation), dataset files with masks, VOC-style folders or COCO .json',
     )
     parser.add_argument('--classes', type=Path, required=True, help='class-list YAML (names, colours)')
     parser.add_argument('--variant', choices=tuple(VARIANTS), default='fcn8s')
@@ -56,8 +100,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help='class of pixels no COCO annotation covers (default: the first class)',
     )
-    parser.add_argument('--brightness', type=float, default=32.0, help='max brightness shift (pixel levels)')
-    parser.add_argument('--contrast', type=float, default=0.3, help='max relative contrast change')
     parser.add_argument('--no-flip', action='store_true', help='no horizontal flips')
     add_training_arguments(parser, epochs=50, batch_size=8)
 
@@ -85,11 +127,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     add_export_options(parser)
 
 
-def segmentation_metrics(
-    predicted: np.ndarray, truth: np.ndarray, num_classes: int, ignore_index: int
-) -> dict[str, Any]:
+def segmentation_metrics(confusion: np.ndarray) -> dict[str, Any]:
     """Pixel accuracy, per-class IoU and mean IoU (over classes present in truth or prediction)."""
-    scores = segmentation_scores(confusion_matrix(truth, predicted, num_classes, ignore_index))
+    scores = segmentation_scores(confusion)
     return {key: scores[key] for key in ('pixel_accuracy', 'mean_iou', 'iou')}
 
 
@@ -111,90 +151,128 @@ def _card(classes: ClassList, variant: str, size: tuple[int, int], params: dict,
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Train an FCN, report validation IoU, export it with cards; 0 on success."""
-    classes = load_classes(args.classes)
-    size = tuple(args.input_size)
-    if args.background and args.background not in classes.names:
-        raise DataError(f'--background {args.background!r} is not one of the classes {list(classes.names)}')
-    background = classes.names.index(args.background) if args.background else 0
-    data = load_segmentation(args.source, classes, size, args.coco_images, background)
-    if data.val is not None:
-        train, val = np.flatnonzero(~data.val), np.flatnonzero(data.val)
-    else:
-        train, val = split_frames(data.stamps, args.val_fraction, args.val_blocks, args.guard)
-    if not len(train):
-        raise DataError(f'{args.source}: no training images')
-    print(
-        f'train-seg: {args.variant}, {len(train)} training, {len(val)} validation images, '
-        f'input {size[0]}x{size[1]}, '
-        f'{len(classes.names)} classes'
-    )
-
-    keras.utils.set_random_seed(args.seed)
-    params = {
-        'variant': args.variant,
-        'alpha': args.alpha,
-        'num_classes': len(classes.names),
-        'weights': args.weights,
-    }
-    model = build_fcn(args.variant, len(classes.names), size, args.alpha, backbone_weights(args))
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate), loss=segmentation_loss(classes.ignore_index)
-    )
-    augmentation = Augmentation(args.brightness, args.contrast, flip=not args.no_flip)
-    batches = Batches(
-        data.images[train],
-        data.masks[train],
-        args.batch_size,
-        augmentation,
-        lambda masks: masks[:, :, ::-1],
-        args.seed,
-    )
-    val_data = (
-        Batches(data.images[val], data.masks[val], args.batch_size, shuffle=False) if len(val) else None
-    )
-    epochs = fit(model, batches, val_data, args)
-    recalibrate_batch_norm(model, data.images[train][spread(len(train), _BN_IMAGES)])
-
-    metrics: dict = {'train_images': len(train), 'epochs': epochs}
-    if val_data is not None:
-        predicted = model.predict(val_data, verbose=0).argmax(-1)
-        metrics.update(
-            {
-                'val_images': len(val),
-                **segmentation_metrics(predicted, data.masks[val], len(classes.names), classes.ignore_index),
-            }
+    """``selfsup train-seg``: ``train_segmentation`` with the command line's options; 0 on success."""
+    train_segmentation(
+        SegmentationOptions(
+            sources=tuple(args.sources),
+            classes=args.classes,
+            variant=args.variant,
+            export=export_options(args),
+            name=args.name,
+            input_size=tuple(args.input_size),
+            coco_images=args.coco_images,
+            background=args.background,
+            training=training_options(args, flip=not args.no_flip),
         )
-        mean_iou = 'n/a' if metrics['mean_iou'] is None else f'{metrics["mean_iou"]:.3f}'
-        print(f'train-seg: validation mean IoU {mean_iou}, pixel accuracy {metrics["pixel_accuracy"]:.3f}')
-    calibration = data.images[train][spread(len(train), args.calibration)]
-    export_as_asked(model, args, args.name or args.variant, _card(classes, args.variant, size, params, metrics),
-                    calibration, 'logits', 'train-seg')
+    )
     return 0
 
 
-def run_export(args: argparse.Namespace) -> int:
-    """Rebuild the checkpoint's FCN at the export size, copy its weights, export with cards; 0 on success."""
-    card = verify(args.checkpoint)
-    params = card.extra.get('architecture_params')
-    if card.kind != 'segmentation' or not params:
-        raise DataError(
-            f'{args.checkpoint}: its card does not describe a segmentation model trained by train-seg'
+def train_segmentation(options: SegmentationOptions) -> TrainingResult:
+    """Train an FCN, score validation IoU, export it with cards (the chief of a distributed job
+    exports; the others return the model)."""
+    training = options.training
+    strategy = make_strategy(training.distribute)
+    classes = load_classes(options.classes)
+    if options.background and options.background not in classes.names:
+        raise DataError(f'background {options.background!r} is not one of the classes {list(classes.names)}')
+    background = classes.names.index(options.background) if options.background else 0
+    height, width = options.input_size
+    size = (height, width)
+    sources = open_segmentation(options.sources, classes, options.coco_images, background)
+    split = split_sources(sources, training.val_fraction, training.val_blocks, training.guard)
+    index, workers = worker(strategy)
+    print(
+        f'train-seg: {options.variant}, {split.train_frames} training, {split.val_frames} validation images, '
+        f'input {size[0]}x{size[1]}, {len(classes.names)} classes'
+        + (f', worker {index} of {workers}' if workers > 1 else '')
+    )
+    errors = ReadErrors()
+    train_frames = Frames(sources, split.train, size, errors)
+    val_frames = Frames(sources, split.val, size, errors)
+    keras.utils.set_random_seed(training.seed)
+    model, history = train_model(
+        lambda: build_fcn(options.variant, len(classes.names), size, training.alpha, training.weights),
+        segmentation_loss_terms(classes.ignore_index),
+        lambda shard, batch: training_stream(
+            train_frames, batch, training.augmentation, training.seed, training.shuffle_buffer,
+            lambda mask: mask[:, ::-1], shard,
+        ),
+        evaluation_stream(val_frames, training.batch_size, (index, workers)) if split.val_frames else None,
+        max(1, split.train_frames // training.batch_size),
+        training,
+        strategy,
+        errors,
+        'train-seg',
+    )
+    recalibrate_batch_norm(model, gather(sources, split.train, _BN_IMAGES, size)[0])
+    metrics: dict[str, Any] = {
+        'train_images': split.train_frames, 'epochs': history.epochs, 'best_epoch': history.best_epoch,
+    }
+    if index:
+        return TrainingResult(model, None, {}, metrics, history)
+    if split.val_frames:
+        confusion = sum(
+            confusion_matrix(truth, predicted, len(classes.names), classes.ignore_index)
+            for predicted, truth in predictions(
+                model, evaluation_stream(val_frames, training.batch_size), errors, lambda x: tf.argmax(x, -1)
+            )
         )
-    size = tuple(args.input_size or card.input_size)
-    trained = keras.saving.load_model(args.checkpoint)
+        metrics.update({'val_images': split.val_frames, **segmentation_metrics(np.asarray(confusion))})
+        mean_iou = 'n/a' if metrics['mean_iou'] is None else f'{metrics["mean_iou"]:.3f}'
+        print(f'train-seg: validation mean IoU {mean_iou}, pixel accuracy {metrics["pixel_accuracy"]:.3f}')
+    params = {
+        'variant': options.variant,
+        'alpha': training.alpha,
+        'num_classes': len(classes.names),
+        'weights': training.weights or 'none',
+        'augmentation': asdict(training.augmentation),
+        'workers': workers,
+    }
+    card = _card(classes, options.variant, size, params, metrics)
+    calibration = gather(sources, split.train, options.export.calibration, size)[0]
+    paths = export_as_asked(model, options.export, options.name or options.variant, card, calibration, 'logits',
+                            'train-seg')
+    return TrainingResult(model, card, paths, metrics, history)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``selfsup export-seg``: ``export_segmentation`` with the command line's options; 0 on success."""
+    export_segmentation(
+        SegmentationExportOptions(
+            args.checkpoint,
+            args.calibration_data,
+            export_options(args),
+            tuple(args.input_size) if args.input_size else None,
+            args.name,
+        )
+    )
+    return 0
+
+
+def export_segmentation(options: SegmentationExportOptions) -> ExportResult:
+    """Rebuild the checkpoint's FCN at the export size, copy its weights, export it with cards."""
+    card = verify(options.checkpoint)
+    params = card.extra.get('architecture_params') if card else None
+    if card is None or card.kind != 'segmentation' or not params:
+        raise DataError(
+            f'{options.checkpoint}: its card does not describe a segmentation model trained by train-seg'
+        )
+    height, width = options.input_size or card.input_size or (0, 0)
+    size = (height, width)
+    trained = keras.saving.load_model(options.checkpoint)
     model = build_fcn(params['variant'], params['num_classes'], size, params['alpha'])
     model.set_weights(trained.get_weights())
     traversable = card.extra.get('traversable')
     classes = ClassList(
-        card.classes,
+        card.classes or (),
         tuple(tuple(c) for c in card.extra['class_colors']),
         card.extra['ignore_index'],
         tuple(traversable or ()),
     )
-    images = load_images(args.calibration_data, size)
-    metrics = {**card.metrics, 'measured_at_input_size': list(card.input_size)}
-    name = args.name or f'{params["variant"]}_{size[0]}x{size[1]}'
-    export_as_asked(model, args, name, _card(classes, params['variant'], size, params, metrics),
-                    images[spread(len(images), args.calibration)], 'logits', 'export-seg')
-    return 0
+    images = load_images(options.calibration_data, size, options.export.calibration)
+    metrics = {**card.metrics, 'measured_at_input_size': list(card.input_size or ())}
+    name = options.name or f'{params["variant"]}_{size[0]}x{size[1]}'
+    exported = _card(classes, params['variant'], size, params, metrics)
+    paths = export_as_asked(model, options.export, name, exported, images, 'logits', 'export-seg')
+    return ExportResult(exported, paths)

@@ -11,14 +11,14 @@ import keras
 from modelbuild_helpers import smooth_images
 
 from selfsup_perception.modelbuild.embedding import (
-    UNKNOWN_LABEL,
-    MaskedBinaryCrossentropy,
     build_embedding_extractor,
     build_pretrain_model,
+    embedding_extractor,
     embedding_length,
-    masked_targets,
+    masked_bce_terms,
     pool_geometry,
 )
+from selfsup_perception.modelbuild.sources import UNKNOWN_LABEL, masked_targets
 
 STRIDE16 = 'block_13_expand_relu'
 
@@ -63,6 +63,15 @@ def test_pretrain_model_outputs_one_probability_per_distance_and_sensor() -> Non
     assert ((p > 0) & (p < 1)).all()
 
 
+def test_the_extractor_comes_back_out_of_the_pretrain_model() -> None:
+    for levels in ((1, 2), (2,)):
+        extractor = build_embedding_extractor((64, 64), feature_layer=STRIDE16, levels=levels)
+        model = build_pretrain_model(extractor, num_distances=3, num_sensors=2)
+        again = embedding_extractor(model)
+        x = smooth_images(2, 64, 64).astype(np.float32)
+        np.testing.assert_array_equal(again.predict(x, verbose=0), extractor.predict(x, verbose=0))
+
+
 def test_masked_bce_counts_known_labels_only() -> None:
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 2, (4, 3, 2)).astype(np.uint8)
@@ -70,9 +79,15 @@ def test_masked_bce_counts_known_labels_only() -> None:
     y = masked_targets(labels, mask)
     assert (y[~mask] == UNKNOWN_LABEL).all()
     p = rng.uniform(0.05, 0.95, (4, 3, 2)).astype(np.float32)
-    loss = MaskedBinaryCrossentropy()
-    expected = -np.mean(np.where(labels, np.log(p), np.log(1 - p))[mask])
-    assert float(loss(y, p)) == pytest.approx(expected, rel=1e-5)
+
+    def loss(targets: np.ndarray, probabilities: np.ndarray) -> tuple[float, float]:
+        total, count = masked_bce_terms(targets, probabilities)
+        return float(total), float(count)
+
+    expected = -np.sum(np.where(labels, np.log(p), np.log(1 - p))[mask])
+    total, count = loss(y, p)
+    assert count == mask.sum()
+    assert total == pytest.approx(expected, rel=1e-5)
     scrambled = np.where(mask, p, rng.uniform(0.01, 0.99, p.shape)).astype(np.float32)
-    assert float(loss(y, scrambled)) == pytest.approx(expected, rel=1e-5)  # unknown entries do not count
-    assert float(loss(np.full_like(y, UNKNOWN_LABEL), p)) == 0.0  # nothing known: no loss, no NaN
+    assert loss(y, scrambled)[0] == pytest.approx(expected, rel=1e-5)  # unknown entries do not count
+    assert loss(np.full_like(y, UNKNOWN_LABEL), p) == (0.0, 0.0)  # nothing known: nothing to count

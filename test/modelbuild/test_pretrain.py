@@ -1,4 +1,5 @@
-"""``selfsup pretrain``: end-to-end training on an npz export, then the extractor is exported with a card."""
+"""``selfsup pretrain``: end-to-end training on an npz export or dataset files, then the extractor is
+exported with a card; the typed entry point returns the results as values."""
 
 from __future__ import annotations
 
@@ -10,29 +11,24 @@ import pytest
 
 pytest.importorskip('tensorflow')
 
-from modelbuild_helpers import smooth_images
+from modelbuild_helpers import labelled_dataset, labelled_frames
 
 from selfsup_perception.core.modelcard import read_card, verify
 from selfsup_perception.modelbuild import pretrain
+from selfsup_perception.modelbuild.augment import Augmentation
 from selfsup_perception.modelbuild.ops import check_edgetpu
+from selfsup_perception.modelbuild.training import ExportOptions, TrainingOptions
 
 pytestmark = pytest.mark.slow
 
 
 def _npz(path: Path, frames: int = 40) -> Path:
-    """Frames where a bright left or right half means an obstacle on that side; 60 % labels unknown."""
-    rng = np.random.default_rng(0)
-    images = smooth_images(frames, 64, 64) // 2
-    side = rng.integers(0, 2, frames)
-    images[side == 0, :, :32] += 120
-    images[side == 1, :, 32:] += 120
-    labels = np.zeros((frames, 3, 2), np.uint8)
-    labels[np.arange(frames), :, side] = 1
+    images, labels, mask = labelled_frames(frames)
     np.savez(
         path,
         images=images,
         labels=labels,
-        mask=rng.random(labels.shape) < 0.4,
+        mask=mask,
         stamps=np.arange(frames) * 0.1,
         distances=np.array([0.0, 0.05, 0.1]),
         sensors=np.array(['left', 'right']),
@@ -80,3 +76,26 @@ def test_pretrain_exports_the_extractor(tmp_path: Path) -> None:
     assert card.extra['architecture_params']['feature_layer'] == 'block_13_expand_relu'
     assert card.extra['tflite']['output']['shape'] == [1, card.embedding_size]
     assert check_edgetpu(model).ok
+
+
+def test_typed_pretraining_on_dataset_files_returns_values(tmp_path: Path) -> None:
+    datasets = (labelled_dataset(tmp_path / 'a.db', 30, seed=1), labelled_dataset(tmp_path / 'b.db', 30, seed=2))
+    options = pretrain.PretrainOptions(
+        datasets=datasets,
+        export=ExportOptions(tmp_path / 'models', calibration=4, formats=('keras',)),
+        input_size=(48, 48),
+        feature_layer='block_6_expand_relu',
+        levels=(1, 2),
+        training=TrainingOptions(epochs=2, batch_size=8, val_blocks=2, guard=0.0, shuffle_buffer=16,
+                                 augmentation=Augmentation(flip=True)),
+    )
+    result = pretrain.pretrain_embedding(options)
+    assert set(result.paths) == {'keras'}
+    assert result.card is not None
+    assert read_card(result.paths['keras']).metrics == result.metrics
+    assert result.metrics['train_frames'] + result.metrics['val_frames'] == 60
+    assert result.history.epochs == result.metrics['epochs'] <= 2
+    assert len(result.history.loss) == len(result.history.val_loss) == result.history.epochs
+    assert result.model.output_shape == (None, result.card.embedding_size)
+    assert result.card.extra['pretraining']['augmentation']['flip'] is True
+    assert result.card.input_size == (48, 48)

@@ -13,6 +13,7 @@ pytest.importorskip('tensorflow')
 from modelbuild_helpers import smooth_images
 
 from selfsup_perception.core.modelcard import verify
+from selfsup_perception.core.segmentation import confusion_matrix
 from selfsup_perception.modelbuild import segtrain
 from selfsup_perception.modelbuild.export import tflite_io
 from selfsup_perception.modelbuild.ops import check_edgetpu
@@ -30,7 +31,7 @@ def _parse(add: object, argv: list[str]) -> argparse.Namespace:
 def test_segmentation_metrics_ignore_unlabelled_pixels() -> None:
     truth = np.array([[0, 1, 255], [2, 2, 1]])
     predicted = np.array([[0, 1, 2], [2, 1, 1]])
-    metrics = segtrain.segmentation_metrics(predicted, truth, 3, 255)
+    metrics = segtrain.segmentation_metrics(confusion_matrix(truth, predicted, 3, 255))
     assert metrics['pixel_accuracy'] == pytest.approx(4 / 5)
     assert metrics['iou'] == pytest.approx([1.0, 2 / 3, 1 / 2])
     assert metrics['mean_iou'] == pytest.approx((1 + 2 / 3 + 1 / 2) / 3)
