@@ -11,7 +11,7 @@ from selfsup_perception.pipeline.models import MakeModelsOptions, make_models
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', type=Path, default=Path('models'), help='where the shipped models go')
     parser.add_argument('--work', type=Path, default=Path('build/models'), help='bags, datasets, checkpoints')
-    parser.add_argument('--minutes', type=float, default=3.0, help='simulated minutes per training world')
+    parser.add_argument('--minutes', type=float, default=1.0, help='simulated minutes per training world (60 worlds)')
     parser.add_argument('--eval-minutes', type=float, default=2.0, help='simulated minutes per evaluation world')
     parser.add_argument('--epochs', type=int, default=12, help='epochs at most (early stopping)')
     parser.add_argument('--seg-epochs', type=int, default=8, help='epochs at most for each FCN')

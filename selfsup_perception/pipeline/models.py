@@ -21,13 +21,25 @@ from selfsup_perception.core.config import load_config
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.resources import robot_config, sim_classes
 from selfsup_perception.inference.embedder import Embedder
+from selfsup_perception.modelbuild.augment import Augmentation
+from selfsup_perception.modelbuild.pretrain import PretrainOptions, pretrain_embedding
+from selfsup_perception.modelbuild.segtrain import (
+    SegmentationExportOptions,
+    SegmentationOptions,
+    export_segmentation,
+    train_segmentation,
+)
+from selfsup_perception.modelbuild.training import ExportOptions, TrainingOptions
 from selfsup_perception.pipeline.heads import score_heads
 from selfsup_perception.pipeline.segmentation import SegEvaluationOptions, evaluate_models, load_data
 from selfsup_perception.reports.heads import write_report as write_head_report
 from selfsup_perception.reports.segmentation import write_report as write_seg_report
+from selfsup_perception.sim import seeds
 
-TRAIN_SEEDS = (0, 1, 2, 3, 4, 5)
-EVAL_SEEDS = (1000, 1001)
+#: Domain randomisation: many worlds of the training range (the appearance suite draws each one anew).
+TRAIN_SEEDS = tuple(seeds.TRAINING.first(60))
+#: Model-building validation worlds (the tuning range): never the benchmark's.
+EVAL_SEEDS = tuple(seeds.TUNING.first(2))
 VARIANTS = ('fcn32s', 'fcn16s', 'fcn8s')
 CAMERA = (120, 160)
 BENCHMARK_SIZE = (240, 320)
@@ -39,7 +51,7 @@ class MakeModelsOptions:
 
     out: Path = Path('models')
     work: Path = Path('build/models')
-    minutes: float = 3.0
+    minutes: float = 1.0
     eval_minutes: float = 2.0
     epochs: int = 12
     seg_epochs: int = 8
@@ -52,14 +64,6 @@ def _step(name: str, output: Path) -> bool:
         return False
     print(f'[make-models] {name} -> {output}', flush=True)
     return True
-
-
-def _cli(verb: str, *argv: str) -> None:
-    from selfsup_perception.cli import main
-
-    code = main([verb, *argv])
-    if code:
-        raise RuntimeError(f'selfsup {verb} {" ".join(argv)} failed ({code})')
 
 
 def simulated_datasets(work: Path, seeds: tuple[int, ...], minutes: float, prefix: str) -> list[Path]:
@@ -101,7 +105,6 @@ def segmentation_npz(datasets: list[Path], out: Path, every: int = 1) -> Path:
 def fit_shipped_head(work: Path, datasets: list[Path]) -> Path:
     """The numpy head on the pretrained embeddings of all training worlds (time-blocked validation)."""
     from selfsup_perception.core.head import HeadOptions, train_head
-    from selfsup_perception.inference.embedder import Embedder
     from selfsup_perception.pipeline.frames import load_frames
 
     path = work / 'head.npz'
@@ -130,20 +133,23 @@ def make_models(options: MakeModelsOptions) -> int:
     train = simulated_datasets(work, TRAIN_SEEDS, options.minutes, 'train')
     evaluation = simulated_datasets(work, EVAL_SEEDS, options.eval_minutes, 'eval')
     if _step('pretrain embedding', work / 'embedding.tflite'):
-        _cli('pretrain', *map(str, train), '--out', str(work), '--name', 'embedding', '--input-size',
-             *map(str, CAMERA), '--epochs', str(options.epochs), '--patience', '3', '--hflip')
+        pretrain_embedding(PretrainOptions(
+            datasets=tuple(train), export=ExportOptions(work), name='embedding', input_size=CAMERA,
+            training=TrainingOptions(epochs=options.epochs, patience=3, augmentation=Augmentation(flip=True))))
     fit_shipped_head(work, train)
     seg_train = segmentation_npz(train, work / 'segmentation_train.npz', every=2)
     seg_eval = segmentation_npz(evaluation, work / 'segmentation_eval.npz')
     classes = sim_classes()
     for variant in VARIANTS:
         if _step(f'train {variant}', work / f'{variant}.tflite'):
-            _cli('train-seg', str(seg_train), '--classes', str(classes), '--variant', variant, '--out', str(work),
-                 '--input-size', *map(str, CAMERA), '--epochs', str(options.seg_epochs), '--patience', '3')
+            train_segmentation(SegmentationOptions(
+                sources=(seg_train,), classes=classes, variant=variant, export=ExportOptions(work), input_size=CAMERA,
+                training=TrainingOptions(epochs=options.seg_epochs, batch_size=8, patience=3,
+                                         augmentation=Augmentation(flip=True))))
         sized = f'{variant}_{BENCHMARK_SIZE[0]}x{BENCHMARK_SIZE[1]}'
         if _step(f'export {variant} at {BENCHMARK_SIZE}', work / f'{sized}.tflite'):
-            _cli('export-seg', str(work / f'{variant}.keras'), '--calibration-data', str(seg_train),
-                 '--input-size', *map(str, BENCHMARK_SIZE), '--out', str(work), '--name', sized)
+            export_segmentation(SegmentationExportOptions(work / f'{variant}.keras', seg_train, ExportOptions(work),
+                                                          BENCHMARK_SIZE, sized))
     segmentation = evaluate_segmentation(work, seg_eval)
     embedder = Embedder.open(work / 'embedding.tflite', 'tflite')
     scores = score_heads(evaluation[0], embedder, [work / 'head.npz'], progress=True)
