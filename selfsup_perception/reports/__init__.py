@@ -1,0 +1,1 @@
+"""Reports: plots (matplotlib) and markdown for head evaluations, segmentation evaluations and the demo."""
