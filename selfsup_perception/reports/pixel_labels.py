@@ -38,7 +38,7 @@ def label_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55) ->
 def _tile(rgb: np.ndarray, scale: int, caption: str) -> np.ndarray:
     big = cv2.resize(rgb, (rgb.shape[1] * scale, rgb.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
     if caption:
-        cv2.putText(big, caption, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(big, caption, (3, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.2 + 0.1 * scale, (255, 255, 255), 1, cv2.LINE_AA)
     return big
 
 

@@ -19,8 +19,9 @@ import numpy as np
 
 from selfsup_perception.core.config import LabelingConfig, PixelLabelConfig
 from selfsup_perception.core.labeling import LabeledFrame, StreamingLabeler
-from selfsup_perception.core.pixel_labels import FLOOR, OBSTACLE, PinholeCamera, frame_camera
+from selfsup_perception.core.pixel_labels import FLOOR, OBSTACLE, UNKNOWN, PinholeCamera, frame_camera
 from selfsup_perception.core.segmentation import ground_points
+from selfsup_perception.reports.pixel_labels import pixel_label_sheet
 from selfsup_perception.sim.params import SimParams
 from selfsup_perception.sim.robot import CAMERA_X
 from selfsup_perception.sim.simulation import Simulation
@@ -178,3 +179,25 @@ def measure_pixel_labels(
     params = SimParams(seed=seed, **overrides)  # type: ignore[arg-type]
     frames = simulated_pixel_labels(params, seconds, config, pixels)
     return pixel_agreement(((f.labels, f.truth) for f in frames), simulated_camera(params, pixels), edges)
+
+
+def pixel_label_example(
+    seed: int,
+    seconds: float,
+    config: LabelingConfig,
+    pixels: PixelLabelConfig,
+    count: int = 4,
+    columns: int = 2,
+    scale: int = 2,
+) -> np.ndarray:
+    """A picture (RGB) of ``count`` frames of a run with their pixel labels beside the true classes: frames
+    evenly spread over those that got both floor and obstacle labels (else over those with any label)."""
+    frames = [f for f in simulated_pixel_labels(SimParams(seed=seed), seconds, config, pixels)
+              if (f.labels != UNKNOWN).any()]
+    both = [f for f in frames if (f.labels == FLOOR).any() and (f.labels == OBSTACLE).any()]
+    pool = both if len(both) >= count else frames
+    if not pool:
+        raise ValueError(f'world {seed}: no frame got pixel labels in {seconds:g} s')
+    chosen = [pool[int(i)] for i in np.linspace(0, len(pool) - 1, min(count, len(pool))).round()]
+    return pixel_label_sheet([f.image for f in chosen], [f.labels for f in chosen], [f.truth for f in chosen],
+                             [f'world {seed}, t = {f.stamp:.1f} s' for f in chosen], columns=columns, scale=scale)

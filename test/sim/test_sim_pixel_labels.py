@@ -8,7 +8,12 @@ import pytest
 from selfsup_perception.core.config import pixel_labels_from_dict
 from selfsup_perception.core.pixel_labels import FLOOR, OBSTACLE, UNKNOWN, frame_camera
 from selfsup_perception.sim.params import SimParams
-from selfsup_perception.sim.pixel_agreement import measure_pixel_labels, pixel_agreement, simulated_camera
+from selfsup_perception.sim.pixel_agreement import (
+    measure_pixel_labels,
+    pixel_agreement,
+    pixel_label_example,
+    simulated_camera,
+)
 from selfsup_perception.sim.robot import CAMERA_X
 
 
@@ -55,3 +60,10 @@ def test_pixel_labels_are_precise_on_a_simulated_run(robot_config):
     assert result.floor_precision >= 0.98
     assert result.obstacle_precision >= 0.90
     assert result.coverage > 0.05
+
+
+def test_example_picture_shows_labelled_frames(robot_config):
+    sheet = pixel_label_example(20_005, 6.0, robot_config, pixel_labels_from_dict(robot_config.extra), count=2,
+                                columns=1, scale=1)
+    assert sheet.shape == (2 * 120 + 4, 2 * 160, 3)
+    assert sheet.dtype == np.uint8
