@@ -280,7 +280,7 @@ def _frame_masks(
     dx, dy = odometry.x[lo:hi] - fx, odometry.y[lo:hi] - fy
     qx, qy = cos * dx + sin * dy, -sin * dx + cos * dy
     qyaw = wrap_angle(odometry.yaw[lo:hi] - fyaw)
-    reachable = odometry.interval_ok[lo - 1 : hi - 1] if lo >= 1 else np.zeros(0, bool)
+    reachable = odometry.interval_ok[lo - 1 : hi - 1]  # P_f is defined, so a sample precedes it: lo >= 1
     visible = (
         reachable
         & (np.abs(qyaw) < pixels.max_heading)
