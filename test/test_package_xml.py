@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ROSDEP = {
     'numpy': 'python3-numpy', 'cv2': 'python3-opencv', 'yaml': 'python3-yaml', 'tqdm': 'python3-tqdm',
     'matplotlib': 'python3-matplotlib', 'rosbags': 'python3-rosbags-pip', 'mujoco': 'python3-mujoco-pip',
+    'skimage': 'python3-skimage',
 }
 ROS_PACKAGES = {'rclpy', 'sensor_msgs', 'nav_msgs', 'std_msgs', 'std_srvs', 'diagnostic_msgs', 'rosgraph_msgs',
                 'builtin_interfaces', 'geometry_msgs', 'rcl_interfaces', 'ament_index_python', 'launch',

@@ -194,9 +194,129 @@ def labeling_from_dict(params: Mapping[str, Any]) -> LabelingConfig:
             f'labeling.reset_threshold: must be >= labeling.reorder_window '
             f'({config.reorder_window}), got {config.reset_threshold}'
         )
+    pixel_labels_from_dict(params)  # fail early, naming the key, also where pixel labels are made later
     extra = {k: v for k, v in params.items() if k not in ('labeling', 'sensors')}
     object.__setattr__(config, 'extra', extra)
     return config
+
+
+FOOTPRINT_SHAPES = ('disc', 'rectangle')
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """The robot's outline on the floor: a ``disc`` of ``radius`` or a ``rectangle`` ``length`` x ``width``
+    (along x, y), centred ``offset`` m ahead of base_link. The other shape's sizes are ignored."""
+
+    shape: str = 'disc'
+    radius: float = 0.056
+    length: float = 0.11
+    width: float = 0.11
+    offset: float = 0.0
+
+
+@dataclass(frozen=True)
+class PixelLabelConfig:
+    """The self-supervised pixel labels' parameters (``pixel_labels`` and the camera mounting keys).
+
+    ``obstacle_face_height``: how high above a proximity hit's ground contact the pixels are obstacle (m);
+    ``beam_width``: the proximity beams' full opening angle (rad, sensor_msgs/Range field_of_view);
+    ``max_heading``: the path counts only while the robot's heading stays within this of the frame's (rad);
+    ``contact_window``: obstacle readings this long after the drive's first one still label (s).
+    """
+
+    footprint: Footprint = Footprint()
+    obstacle_face_height: float = 0.05
+    beam_width: float = 0.05
+    max_heading: float = 0.35
+    contact_window: float = 0.5
+    camera_hfov: float = 1.22
+    camera_mount_height: float = 0.10
+    camera_tilt: float = 0.26
+    camera_mount_x: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (stored with a dataset that holds pixel labels)."""
+        return asdict(self)
+
+
+_PIXEL_KEYS = {
+    # key: (description, must be > 0 strictly)
+    'obstacle_face_height': ('height above the ground contact of a proximity hit labelled obstacle (m)', True),
+    'beam_width': ('full opening angle of the proximity beams (rad)', True),
+    'max_heading': ('the path labels floor only while the heading stays within this of the frame (rad)', True),
+    'contact_window': ('obstacle readings up to this long after the first one of a drive label (s)', False),
+}
+_FOOTPRINT_KEYS = {
+    'shape': f'robot footprint shape: one of {FOOTPRINT_SHAPES}',
+    'radius': 'disc footprint radius (m)',
+    'length': 'rectangle footprint length along x (m)',
+    'width': 'rectangle footprint width along y (m)',
+    'offset': 'footprint centre ahead of base_link (m)',
+}
+_CAMERA_KEYS = {
+    'camera_hfov': 'horizontal field of view (rad), used until camera_info arrives',
+    'camera_mount_height': 'camera height above the floor (m)',
+    'camera_tilt': 'camera pitch below the horizon (rad, positive looks down)',
+    'camera_mount_x': 'camera position ahead of base_link (m)',
+}
+
+
+def pixel_label_parameters() -> dict[str, tuple[Any, str]]:
+    """Every parameter ``pixel_labels_from_dict`` reads, flat (``pixel_labels.footprint.shape``, ...), with
+    its default and a one-line description: what a node declares."""
+    defaults = PixelLabelConfig()
+    out: dict[str, tuple[Any, str]] = {key: (getattr(defaults, key), text) for key, text in _CAMERA_KEYS.items()}
+    out.update({f'pixel_labels.{key}': (getattr(defaults, key), text) for key, (text, _) in _PIXEL_KEYS.items()})
+    out.update({f'pixel_labels.footprint.{key}': (getattr(defaults.footprint, key), text)
+                for key, text in _FOOTPRINT_KEYS.items()})
+    return out
+
+
+def pixel_labels_from_dict(params: Mapping[str, Any]) -> PixelLabelConfig:
+    """Validate the ``pixel_labels`` mapping and the ``camera_*`` keys of ``ros__parameters`` (defaults for
+    missing ones); e.g. ``pixel_labels_from_dict(load_config(path).extra)``."""
+    section = params.get('pixel_labels', {})
+    if not isinstance(section, Mapping):
+        raise ConfigError(f'pixel_labels: expected a mapping, got {section!r}')
+    unknown = sorted(set(section) - set(_PIXEL_KEYS) - {'footprint'})
+    if unknown:
+        raise ConfigError(f'pixel_labels.{unknown[0]}: unknown setting (known: {sorted([*_PIXEL_KEYS, "footprint"])})')
+    values: dict[str, Any] = {}
+    for key, (_, strict) in _PIXEL_KEYS.items():
+        if key in section:
+            values[key] = _positive(section[key], f'pixel_labels.{key}', allow_zero=not strict)
+    if values.get('max_heading', 0.0) >= math.pi:
+        raise ConfigError(f'pixel_labels.max_heading: must be < pi, got {values["max_heading"]!r}')
+    if values.get('beam_width', 0.0) >= math.pi:
+        raise ConfigError(f'pixel_labels.beam_width: must be < pi, got {values["beam_width"]!r}')
+    values['footprint'] = _footprint_from_dict(section.get('footprint', {}))
+    for key in _CAMERA_KEYS:
+        if key in params:
+            values[key] = _number(params[key], key)
+    config = PixelLabelConfig(**values)
+    if not 0 < config.camera_hfov < math.pi:
+        raise ConfigError(f'camera_hfov: must be in (0, pi) rad, got {config.camera_hfov!r}')
+    if config.camera_mount_height <= 0:
+        raise ConfigError(f'camera_mount_height: must be > 0, got {config.camera_mount_height!r}')
+    if not abs(config.camera_tilt) < math.pi / 2:
+        raise ConfigError(f'camera_tilt: must be in (-pi/2, pi/2) rad, got {config.camera_tilt!r}')
+    return config
+
+
+def _footprint_from_dict(data: Any) -> Footprint:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f'pixel_labels.footprint: expected a mapping, got {data!r}')
+    unknown = sorted(set(data) - set(_FOOTPRINT_KEYS))
+    if unknown:
+        raise ConfigError(f'pixel_labels.footprint.{unknown[0]}: unknown setting (known: {sorted(_FOOTPRINT_KEYS)})')
+    shape = data.get('shape', 'disc')
+    if shape not in FOOTPRINT_SHAPES:
+        raise ConfigError(f'pixel_labels.footprint.shape: must be one of {FOOTPRINT_SHAPES}, got {shape!r}')
+    sizes = {key: _positive(data[key], f'pixel_labels.footprint.{key}') for key in ('radius', 'length', 'width')
+             if key in data}
+    offset = _number(data.get('offset', 0.0), 'pixel_labels.footprint.offset')
+    return Footprint(shape, offset=offset, **sizes)
 
 
 def _sensors_from_dict(sensors: Any) -> tuple[SensorConfig, ...]:

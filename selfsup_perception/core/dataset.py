@@ -7,6 +7,13 @@ Frames keep their image encoded (JPEG or PNG), stamp, pose, labels (int8 per dis
 -1 unknown) and, from the simulator, the ground truth. The labeling config is stored in the file, so a
 dataset always says how it was labelled. A dataset holds one image size (its first frame's) and one
 frame per (segment, stamp); readers resize frames of other sizes that older versions stored.
+Frames may also keep pixel labels (schema 2: a PNG of the image's size, 0 floor / 1 obstacle / 255
+unknown; ``core.pixel_labels``), with the pixel labels' config in the file.
+
+Schema versions: 1 had no pixel labels; 2 adds the ``pixel_labels`` column. Only a writer migrates: opening
+a version-1 file with ``DatasetWriter`` upgrades it in place in one transaction (the column and the version
+number together, so a crash leaves version 1 or 2, never half). ``Dataset`` (read-only) opens either
+version and never changes the file: on version 1 it reports no pixel labels.
 """
 
 from __future__ import annotations
@@ -25,11 +32,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .config import LabelingConfig
+from .config import LabelingConfig, PixelLabelConfig
 from .errors import InputError
 from .images import decode_image, encode_image
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this code reads (older ones are migrated by the writer).
+READABLE_VERSIONS = (1, 2)
+#: The value of an unknown pixel in ``pixel_labels`` (core.pixel_labels.UNKNOWN).
+UNKNOWN_PIXEL = 255
 IMAGE_FORMATS = ('jpeg', 'png')
 
 _SCHEMA = """
@@ -43,7 +54,8 @@ CREATE TABLE IF NOT EXISTS frames (
     image BLOB NOT NULL,
     labels BLOB NOT NULL,
     ground_truth BLOB,
-    segmentation BLOB
+    segmentation BLOB,
+    pixel_labels BLOB
 );
 CREATE INDEX IF NOT EXISTS frames_stamp ON frames (stamp);
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -56,6 +68,15 @@ CREATE TABLE IF NOT EXISTS embeddings (
 # One frame per (segment, stamp). Older files lack the index: the writer adds it, keeping the first copy of
 # any frame stored twice (two writers at once), so those files stay openable.
 _UNIQUE_FRAMES = 'frames_segment_stamp'
+
+
+def _add_pixel_labels(db: sqlite3.Connection) -> None:
+    """Version 1 -> 2: frames get a ``pixel_labels`` column (NULL for the frames already stored)."""
+    db.execute('ALTER TABLE frames ADD COLUMN pixel_labels BLOB')
+
+
+#: Migrations by the version they upgrade from; each runs inside the writer's opening transaction.
+MIGRATIONS = {1: _add_pixel_labels}
 
 
 class DatasetError(InputError, RuntimeError):
@@ -81,11 +102,13 @@ class FrameRecord:
     segment: int = 0
     ground_truth: np.ndarray | None = None
     segmentation: np.ndarray | None = None
+    pixel_labels: np.ndarray | None = None
 
 
 @dataclass
 class FrameBatch:
-    """A batch read back: ``labels``/``mask`` (B, K, S); ``images`` (B, H, W, 3) when requested."""
+    """A batch read back: ``labels``/``mask`` (B, K, S); ``images`` (B, H, W, 3) when requested;
+    ``pixel_labels`` (B, H, W) uint8 when any frame has them (255 for the frames that have none)."""
 
     ids: np.ndarray
     stamps: np.ndarray
@@ -96,6 +119,7 @@ class FrameBatch:
     images: np.ndarray | None
     ground_truth: np.ndarray | None
     segmentation: np.ndarray | None
+    pixel_labels: np.ndarray | None = None
     resized: int = 0  # frames of another image size than the dataset's, resized to it
 
 
@@ -153,6 +177,9 @@ class Dataset:
         try:
             meta = dict(db.execute('SELECT key, value FROM meta').fetchall())
             self.config, self.distances, self.sensors, self.image_format = _metadata(self.path, meta)
+            self.schema_version = _schema_version(self.path, meta)
+            self.pixel_config: dict[str, Any] | None = json.loads(meta['pixel_labels']) \
+                if 'pixel_labels' in meta else None
         except sqlite3.DatabaseError as exc:
             db.close()
             raise DatasetError(f'{self.path}: not a readable dataset ({exc})') from exc
@@ -193,7 +220,8 @@ class Dataset:
         return self._image_size
 
     def iter_batches(
-        self, batch_size: int = 256, after_id: int = 0, images: bool = True, extras: bool = True
+        self, batch_size: int = 256, after_id: int = 0, images: bool = True, extras: bool = True,
+        pixel_labels: bool = True,
     ) -> Iterator[FrameBatch]:
         """Frames with id > ``after_id`` in id (= arrival) order, ``batch_size`` at a time.
 
@@ -205,6 +233,9 @@ class Dataset:
         columns = 'id, stamp, segment, x, y, yaw, labels'
         if images:
             columns += ', image'
+        pixel_labels = pixel_labels and self.schema_version >= 2
+        if pixel_labels:
+            columns += ', pixel_labels'
         if extras:
             columns += ', ground_truth, segmentation'
         last = after_id
@@ -230,6 +261,15 @@ class Dataset:
                 decoded = [decode_image(r[7]) for r in rows]
                 odd |= [im.shape[:2] != size for im in decoded]
                 pixels = np.stack([_fit(im, size, cv2.INTER_AREA) for im in decoded]) if size else None
+            pixel_maps = None
+            if pixel_labels:
+                column = 8 if images else 7
+                pixel_maps = _stack_pixel_labels(
+                    [None if r[column] is None else _fit(decode_image(r[column], grayscale=True), size,
+                                                         cv2.INTER_NEAREST) if size else
+                     decode_image(r[column], grayscale=True) for r in rows],
+                    [1] * len(rows),
+                )
             yield FrameBatch(
                 ids=np.array([r[0] for r in rows], dtype=np.int64),
                 stamps=np.array([r[1] for r in rows], dtype=np.float64),
@@ -250,6 +290,7 @@ class Dataset:
                 images=pixels,
                 ground_truth=gt,
                 segmentation=seg,
+                pixel_labels=pixel_maps,
                 resized=int(odd.sum()),
             )
 
@@ -273,6 +314,8 @@ class Dataset:
 
         def cat(name: str) -> np.ndarray | None:
             parts = [getattr(b, name) for b in batches]
+            if name == 'pixel_labels':
+                return _stack_pixel_labels(parts, [b.ids.size for b in batches])
             return None if any(p is None for p in parts) else np.concatenate(parts)
 
         arrays = {name: cat(name) for name in FrameBatch.__dataclass_fields__ if name != 'resized'}
@@ -334,6 +377,8 @@ class Dataset:
             arrays['ground_truth'] = data.ground_truth
         if data.segmentation is not None:
             arrays['segmentation'] = data.segmentation
+        if data.pixel_labels is not None:
+            arrays['pixel_labels'] = data.pixel_labels
         tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp.npz')
         try:
             with open(tmp, 'wb') as stream:
@@ -347,13 +392,32 @@ class Dataset:
         return ExportSummary(int(data.ids.size), data.resized)
 
 
-def _metadata(path: Path, meta: dict[str, str]) -> tuple[dict[str, Any], np.ndarray, list[str], str]:
-    """Check a dataset's meta table: (labeling config, distances, sensor names, image format)."""
+def _schema_version(path: Path, meta: dict[str, str]) -> int:
+    """The dataset's schema version, checked to be one this code reads."""
     version = meta.get('schema_version')
     if version is None:
         raise DatasetError(f'{path}: not a dataset (its meta table has no schema_version)')
-    if version != str(SCHEMA_VERSION):
-        raise DatasetError(f'{path}: schema version {version!r}, this code reads {SCHEMA_VERSION}')
+    if not version.isdigit() or int(version) not in READABLE_VERSIONS:
+        raise DatasetError(f'{path}: schema version {version!r}, this code reads {list(READABLE_VERSIONS)}')
+    return int(version)
+
+
+def _stack_pixel_labels(parts: list[np.ndarray | None], counts: list[int]) -> np.ndarray | None:
+    """Stack per-frame (or per-batch) pixel labels, filling the missing ones with 255; None if all missing."""
+    shapes = {p.shape[-2:] for p in parts if p is not None}
+    if not shapes:
+        return None
+    if len(shapes) > 1:
+        raise DatasetError(f'frames have pixel labels of different sizes {sorted(shapes)}')
+    shape = shapes.pop()
+    filled = [p.reshape(-1, *shape) if p is not None else np.full((n, *shape), UNKNOWN_PIXEL, np.uint8)
+              for p, n in zip(parts, counts, strict=True)]
+    return np.concatenate(filled)
+
+
+def _metadata(path: Path, meta: dict[str, str]) -> tuple[dict[str, Any], np.ndarray, list[str], str]:
+    """Check a dataset's meta table: (labeling config, distances, sensor names, image format)."""
+    _schema_version(path, meta)
     if 'config' not in meta:
         raise DatasetError(f'{path}: not a dataset this package wrote (no labeling config, meta.config)')
     try:
@@ -421,7 +485,8 @@ def _tables(db: sqlite3.Connection, kind: str = 'table') -> set[str]:
     return {row[0] for row in db.execute('SELECT name FROM sqlite_master WHERE type = ?', (kind,))}
 
 
-def _prepare(path: Path, config: LabelingConfig, image_format: str, timeout: float) -> tuple[sqlite3.Connection, int]:
+def _prepare(path: Path, config: LabelingConfig, image_format: str, timeout: float,
+             pixel_config: PixelLabelConfig | None = None) -> tuple[sqlite3.Connection, int]:
     """Open ``path`` for writing: a new (or empty) file gets the schema, a dataset its migrations.
 
     Returns the connection and how many frames stored twice by older versions were removed. A file
@@ -437,9 +502,16 @@ def _prepare(path: Path, config: LabelingConfig, image_format: str, timeout: flo
     try:
         if not new and not {'meta', 'frames'} <= _tables(db):
             raise DatasetError(f'{path}: an SQLite file but not a dataset (tables: {sorted(_tables(db))})')
+        version = SCHEMA_VERSION
+        if not new:
+            version = _schema_version(path, dict(db.execute('SELECT key, value FROM meta').fetchall()))
         db.execute('PRAGMA journal_mode=WAL')
         removed = 0
         with _Transaction(db):
+            while version < SCHEMA_VERSION:  # older files: migrated in this one transaction
+                MIGRATIONS[version](db)
+                version += 1
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
             for statement in _SCHEMA.split(';'):
                 if statement.strip():
                     db.execute(statement)
@@ -456,6 +528,9 @@ def _prepare(path: Path, config: LabelingConfig, image_format: str, timeout: flo
                     'created': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
                 }
                 db.executemany('INSERT INTO meta (key, value) VALUES (?, ?)', meta.items())
+            if pixel_config is not None:
+                db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('pixel_labels', ?)",
+                           (json.dumps(pixel_config.to_dict()),))
     except sqlite3.DatabaseError as exc:
         db.close()
         raise DatasetError(f'{path}: not a readable dataset ({exc})') from exc
@@ -466,7 +541,9 @@ def _prepare(path: Path, config: LabelingConfig, image_format: str, timeout: flo
 
 
 class DatasetWriter(Dataset):
-    """Appends frames, one transaction each; creates the file or reopens one labelled alike.
+    """Appends frames, one transaction each; creates the file or reopens one labelled alike (migrating an
+    older schema in place). With ``pixel_config`` the pixel labels' config is stored, and a file whose
+    pixel labels were made with another one is refused.
 
     One writer per file (``_WriterLock``); readers go on meanwhile. ``duplicates_removed`` counts the
     frames an older version had stored twice, removed when the file was opened.
@@ -479,6 +556,7 @@ class DatasetWriter(Dataset):
         image_format: str = 'jpeg',
         jpeg_quality: int = 90,
         timeout: float = 10.0,
+        pixel_config: PixelLabelConfig | None = None,
     ) -> None:
         if image_format not in IMAGE_FORMATS:
             raise DatasetError(f'image_format must be one of {IMAGE_FORMATS}, got {image_format!r}')
@@ -492,7 +570,7 @@ class DatasetWriter(Dataset):
         self.path = path
         self._lock = _WriterLock(path)
         try:
-            db, self.duplicates_removed = _prepare(path, config, image_format, timeout)
+            db, self.duplicates_removed = _prepare(path, config, image_format, timeout, pixel_config)
             self._attach(db, timeout)
         except BaseException:
             self._lock.release()
@@ -505,6 +583,10 @@ class DatasetWriter(Dataset):
                     f'{path}: was labelled with other {key} ({self.config.get(key)}); '
                     f'use a new dataset file for this config'
                 )
+        if pixel_config is not None and self.pixel_config != json.loads(json.dumps(pixel_config.to_dict())):
+            self.close()
+            raise DatasetError(f'{path}: its pixel labels were made with another pixel_labels config '
+                               f'({self.pixel_config}); use a new dataset file for this config')
         self.jpeg_quality = jpeg_quality
 
     def close(self) -> None:
@@ -542,12 +624,19 @@ class DatasetWriter(Dataset):
         if frame.ground_truth is not None:
             gt = np.ascontiguousarray(frame.ground_truth, np.uint8).reshape(expected).tobytes()
         seg = None if frame.segmentation is None else encode_image(frame.segmentation, 'png')
+        pixels = None
+        if frame.pixel_labels is not None:
+            if frame.pixel_labels.shape != size:
+                raise FrameRejectedError('image_size', f'{self.path}: frame at stamp {frame.stamp}: pixel labels '
+                                         f'of {_size_text(frame.pixel_labels.shape[:2])} for an image of '
+                                         f'{_size_text(size)}')
+            pixels = encode_image(np.ascontiguousarray(frame.pixel_labels, np.uint8), 'png')
         x, y, yaw = frame.pose if frame.pose is not None else (None, None, None)
         try:
             with _Transaction(self._db) as db:
                 cursor = db.execute(
                     'INSERT INTO frames (stamp, segment, x, y, yaw, image_format, image, labels, ground_truth,'
-                    ' segmentation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                    ' segmentation, pixel_labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
                     (
                         frame.stamp,
                         frame.segment,
@@ -559,6 +648,7 @@ class DatasetWriter(Dataset):
                         np.ascontiguousarray(frame.labels, np.int8).tobytes(),
                         gt,
                         seg,
+                        pixels,
                     ),
                 )
                 if known is None:

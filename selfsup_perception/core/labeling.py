@@ -4,7 +4,8 @@
 sensor) the label of the earliest future reading taken where the frame's robot stood that far
 ahead. ``StreamingLabeler`` (the node) and ``label_recording`` (bags) only differ in how they feed
 it, and share ``TimeGuard`` for late messages and time running backwards, so both give identical
-labels for the same messages in the same arrival order.
+labels for the same messages in the same arrival order. Given a ``PixelLabelConfig`` and a camera per
+frame, both also make the frames' pixel labels (``core.pixel_labels.label_pixels``) from the same data.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from .config import LabelingConfig, SensorConfig
+from .config import LabelingConfig, PixelLabelConfig, SensorConfig
 from .geometry import OdometryTrack, wrap_angle
+from .pixel_labels import PinholeCamera, label_pixels
 
 UNKNOWN = -1
 FRAME, ODOMETRY = 0, 1  # event kinds of a Recording; readings are 2 + sensor index
@@ -212,13 +214,15 @@ class TimeGuard(Generic[T]):
 
 @dataclass
 class LabeledFrame:
-    """A finalised frame: its stamp, opaque payload (e.g. the image), pose and labels (K, S)."""
+    """A finalised frame: its stamp, opaque payload (e.g. the image), pose, labels (K, S) and, when pixel
+    labels are made and the frame has a camera, its pixel labels (H, W) uint8."""
 
     stamp: float
     payload: Any
     pose: tuple[float, float, float] | None
     labels: np.ndarray
     segment: int
+    pixel_labels: np.ndarray | None = None
 
 
 @dataclass
@@ -308,20 +312,23 @@ class StreamingLabeler:
     Feed it with ``add_frame``/``add_odometry``/``add_reading`` in arrival order; finished frames
     are collected by ``pop_finished``; ``flush`` finalises everything at the end of the stream.
     Final frames are labelled ``batch`` at a time (one vectorised call), which only delays them.
+    With ``pixels``, frames added with a camera also get pixel labels.
     """
 
-    def __init__(self, config: LabelingConfig, batch: int = 8) -> None:
+    def __init__(self, config: LabelingConfig, batch: int = 8, pixels: PixelLabelConfig | None = None) -> None:
         if batch < 1:
             raise ValueError(f'batch must be >= 1, got {batch}')
         self.config = config
         self.batch = batch
+        self.pixels = pixels
         self.stats = LabelerStats()
         self._guard: TimeGuard[tuple[int, float, Any]] = TimeGuard(config.reorder_window, config.reset_threshold)
         self._frame_t: list[float] = []
         self._payloads: list[Any] = []
+        self._cameras: list[PinholeCamera | None] = []
         self._final = 0  # the oldest pending frames known to be final
         self._odom = _TimeBuffer(3)
-        self._readings = _TimeBuffer(2)  # (sensor index, label)
+        self._readings = _TimeBuffer(3)  # (sensor index, label, value)
         self._finished: list[LabeledFrame] = []
         self._segment = 0
         self._since_prune = 0
@@ -351,8 +358,9 @@ class StreamingLabeler:
                 else:
                     self._take_reading(k - 2, t, v)
 
-    def add_frame(self, stamp: float, payload: Any = None) -> None:
-        self._feed(FRAME, stamp, payload)
+    def add_frame(self, stamp: float, payload: Any = None, camera: PinholeCamera | None = None) -> None:
+        """A camera frame; ``camera`` (see ``pixel_labels.frame_camera``) for its pixel labels."""
+        self._feed(FRAME, stamp, (payload, camera))
 
     def add_odometry(self, stamp: float, x: float, y: float, yaw: float) -> None:
         self._feed(ODOMETRY, stamp, (x, y, yaw))
@@ -360,10 +368,12 @@ class StreamingLabeler:
     def add_reading(self, sensor_index: int, stamp: float, value: float) -> None:
         self._feed(2 + sensor_index, stamp, value)
 
-    def _take_frame(self, stamp: float, payload: Any) -> None:
+    def _take_frame(self, stamp: float, frame: tuple[Any, PinholeCamera | None]) -> None:
+        payload, camera = frame
         i = bisect.bisect_right(self._frame_t, stamp)
         self._frame_t.insert(i, stamp)
         self._payloads.insert(i, payload)
+        self._cameras.insert(i, camera)
         self.stats.frames += 1
         self._advance()
 
@@ -390,14 +400,15 @@ class StreamingLabeler:
         if label == UNKNOWN:
             self.stats.unknown_readings += 1
         else:
-            self._readings.insert(stamp, (float(sensor_index), float(label)))
+            self._readings.insert(stamp, (float(sensor_index), float(label), float(value)))
             self.stats.readings += 1
         self._advance()
 
-    def add(self, kind: int, stamp: float, values: Sequence[float]) -> None:
-        """Feed one event of a ``Recording`` (FRAME: payload index, ODOMETRY: x, y, yaw, else a reading)."""
+    def add(self, kind: int, stamp: float, values: Sequence[float], cameras: Sequence[PinholeCamera] = ()) -> None:
+        """Feed one event of a ``Recording`` (FRAME: payload index and index into ``cameras`` (the
+        recording's), ODOMETRY: x, y, yaw, else a reading)."""
         if kind == FRAME:
-            self.add_frame(stamp, int(values[0]))
+            self.add_frame(stamp, int(values[0]), _camera_of(values, cameras))
         elif kind == ODOMETRY:
             self.add_odometry(stamp, values[0], values[1], values[2])
         else:
@@ -461,22 +472,23 @@ class StreamingLabeler:
                 self.config.max_odom_jump,
             )
             readings = self._readings.rows
-            labels, poses = label_frames(
-                frame_t,
-                track,
-                self._readings.t,
-                readings[:, 0].astype(np.int64),
-                readings[:, 1].astype(np.int8),
-                self.config,
-            )
+            sensor, label = readings[:, 0].astype(np.int64), readings[:, 1].astype(np.int8)
+            labels, poses = label_frames(frame_t, track, self._readings.t, sensor, label, self.config)
+            cameras = self._cameras[:count]
+            pixels: list[np.ndarray | None] = [None] * count
+            if self.pixels is not None:
+                pixels = label_pixels(frame_t, cameras, track, self._readings.t, sensor, label, readings[:, 2],
+                                      self.config, self.pixels)
             for i in range(count):
                 self._finished.append(
                     LabeledFrame(
-                        float(frame_t[i]), self._payloads[i], _pose_tuple(poses[i]), labels[i], self._segment
+                        float(frame_t[i]), self._payloads[i], _pose_tuple(poses[i]), labels[i], self._segment,
+                        pixels[i],
                     )
                 )
             del self._frame_t[:count]
             del self._payloads[:count]
+            del self._cameras[:count]
             self._final = max(0, self._final - count)
             self.stats.finalized += count
         self._prune()
@@ -503,15 +515,19 @@ class Recording:
     """All messages of a recording in arrival order, as parallel arrays (one entry per message).
 
     ``kind`` is 0 for a camera frame, 1 for odometry, 2 + s for a reading of sensor s. ``values``
-    holds (x, y, yaw) for odometry, (value, -, -) for readings, (payload index, -, -) for frames.
+    holds (x, y, yaw) for odometry, (value, -, -) for readings, (payload index, camera index, -) for
+    frames: the camera index points into ``cameras`` (NaN: no camera, no pixel labels).
     """
 
     kind: np.ndarray
     stamp: np.ndarray
     values: np.ndarray
+    cameras: tuple[PinholeCamera, ...] = ()
 
     @classmethod
-    def from_events(cls, events: Iterable[tuple[int, float, Sequence[float]]]) -> Recording:
+    def from_events(
+        cls, events: Iterable[tuple[int, float, Sequence[float]]], cameras: Sequence[PinholeCamera] = ()
+    ) -> Recording:
         kinds, stamps, values = [], [], []
         for kind, stamp, value in events:
             kinds.append(kind)
@@ -521,7 +537,18 @@ class Recording:
             np.asarray(kinds, dtype=np.int64),
             np.asarray(stamps, dtype=np.float64),
             np.asarray(values, dtype=np.float64).reshape(-1, 3),
+            tuple(cameras),
         )
+
+
+def _camera_of(values: Sequence[float], cameras: Sequence[PinholeCamera]) -> PinholeCamera | None:
+    """The camera a FRAME event's values point at (None without one)."""
+    if len(values) < 2 or not math.isfinite(values[1]):
+        return None
+    index = int(values[1])
+    if not 0 <= index < len(cameras):
+        raise ValueError(f'frame camera index {index} outside the recording\'s {len(cameras)} cameras')
+    return cameras[index]
 
 
 @dataclass(frozen=True)
@@ -574,9 +601,13 @@ def segment_arrivals(stamps: np.ndarray, reorder_window: float, reset_threshold:
 
 
 def label_recording(
-    recording: Recording, config: LabelingConfig, payloads: Sequence[Any] | None = None
+    recording: Recording,
+    config: LabelingConfig,
+    payloads: Sequence[Any] | None = None,
+    pixels: PixelLabelConfig | None = None,
 ) -> tuple[list[LabeledFrame], LabelerStats]:
-    """Label a whole recording at once (same result as streaming the same messages)."""
+    """Label a whole recording at once (same result as streaming the same messages); with ``pixels``,
+    frames with a camera get pixel labels too (held in memory: H x W bytes per frame)."""
     stats = LabelerStats()
     kind, stamp, values = recording.kind, recording.stamp, recording.values
     stats.invalid_stamps = int(np.count_nonzero(~np.isfinite(stamp)))
@@ -624,9 +655,12 @@ def label_recording(
         stats.unknown_readings += int(np.count_nonzero(read_labels == UNKNOWN))
         read_sel = read_sel[read_labels != UNKNOWN]
         read_order = read_sel[np.argsort(t[read_sel], kind='stable')]
-        labels, poses = label_frames(
-            t[frame_order], track, t[read_order], k[read_order] - 2, labels_of[idx[read_order]], config
-        )
+        read_args = (t[read_order], k[read_order] - 2, labels_of[idx[read_order]])
+        labels, poses = label_frames(t[frame_order], track, *read_args, config)
+        cameras = [_camera_of(v[f], recording.cameras) for f in frame_order]
+        pixel_labels: list[np.ndarray | None] = [None] * frame_order.size
+        if pixels is not None:
+            pixel_labels = label_pixels(t[frame_order], cameras, track, *read_args, v[read_order, 0], config, pixels)
         stats.frames += frame_order.size
         stats.odometry += odom_order.size
         stats.readings += read_order.size
@@ -637,6 +671,6 @@ def label_recording(
                 if payloads is not None and payload_index is not None
                 else payload_index
             )
-            frames.append(LabeledFrame(float(t[f]), payload, _pose_tuple(poses[i]), labels[i], seg))
+            frames.append(LabeledFrame(float(t[f]), payload, _pose_tuple(poses[i]), labels[i], seg, pixel_labels[i]))
     stats.finalized = len(frames)
     return frames, stats

@@ -13,13 +13,15 @@ from typing import Any
 
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from sensor_msgs.msg import LaserScan, Range
+from sensor_msgs.msg import CameraInfo, LaserScan, Range
 
+from selfsup_perception.core.config import ConfigError, PixelLabelConfig, pixel_label_parameters, pixel_labels_from_dict
 from selfsup_perception.core.dataset import DatasetWriter, FrameRecord, FrameRejectedError
 from selfsup_perception.core.labeling import LabeledFrame, LabelerStats, StreamingLabeler
+from selfsup_perception.core.pixel_labels import frame_camera
 from selfsup_perception.nodes.camera import camera_image, declare_camera, subscribe_camera
 from selfsup_perception.nodes.common import HURRY, SENSOR_QOS, Diagnostics, logger_of, run_node
-from selfsup_perception.nodes.parameters import ParameterError, declare, declare_labeling_parameters
+from selfsup_perception.nodes.parameters import ParameterError, declare, declare_labeling_parameters, parameters_tree
 from selfsup_perception.rosio.fields import FieldCounts, odometry_pose, sensor_value, stamp_seconds
 
 # Counters of input problems (the labeler core's and the message conversions'), with the warning to log.
@@ -52,20 +54,25 @@ class LabelerNode(Node):
                           must='in 1..100')
         batch = declare(self, 'finalize_batch', 8, 'frames labelled per vectorised call (>= 1)',
                         valid=lambda v: v >= 1, must='>= 1')
+        self.pixels = _declare_pixel_labels(self)
+        info_topic = declare(self, 'camera_info_topic', '/camera/camera_info',
+                             'sensor_msgs/CameraInfo topic: intrinsics of the pixel labels (else camera_hfov)')
+        self._intrinsics: tuple[Any, tuple[int, int]] | None = None
         path = Path(dataset_path).expanduser()
         try:
-            self.dataset = DatasetWriter(path, self.config, image_format, quality)
+            self.dataset = DatasetWriter(path, self.config, image_format, quality, pixel_config=self.pixels)
             last = next(self.dataset.iter_batches(1, self.dataset.last_id() - 1, extras=False), None)
         except Exception as exc:  # not SQLite, not openable, another schema: say which file, do not start
             raise ParameterError(f'dataset_path: {path} cannot be used as a dataset: {exc}') from exc
         # The one image size of this dataset: of the frames it holds, else of the first frame stored.
         self.image_size = None if last is None or last.images is None else last.images.shape[1:3]
-        self.labeler = StreamingLabeler(self.config, batch=batch)
+        self.labeler = StreamingLabeler(self.config, batch=batch, pixels=self.pixels)
         self.field_counts = FieldCounts()
         self.diagnostics = Diagnostics(self, 'labeler')
         self.diagnostics.values['dataset'] = str(self.dataset.path)
         self._reported: dict[str, int] = dict.fromkeys(PROBLEMS, 0)
         subscribe_camera(self, self.camera, self.diagnostics.guarded(self._on_image))
+        self.create_subscription(CameraInfo, info_topic, self.diagnostics.guarded(self._on_camera_info), 10)
         self.create_subscription(Odometry, odom_topic, self.diagnostics.guarded(self._on_odometry), SENSOR_QOS)
         by_topic: dict[str, list[int]] = {}
         for index, sensor in enumerate(self.config.sensors):
@@ -92,8 +99,18 @@ class LabelerNode(Node):
                                      f'{self.dataset.path} holds {self.image_size[1]}x{self.image_size[0]} '
                                      'images (one size per dataset: give another dataset_path)')
             return
-        self.labeler.add_frame(stamp_seconds(msg.header), rgb)
+        camera = None
+        try:
+            camera = frame_camera(self.pixels, size[0], size[1], *(self._intrinsics or (None, None)))
+        except ValueError as exc:  # camera_info with an unusable K: fall back to camera_hfov
+            self.diagnostics.problem('bad_camera_info', f'camera_info ignored: {exc}')
+            self._intrinsics = None
+            camera = frame_camera(self.pixels, size[0], size[1])
+        self.labeler.add_frame(stamp_seconds(msg.header), rgb, camera)
         self._after_input()
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._intrinsics = (list(msg.k), (int(msg.height), int(msg.width)))
 
     def _on_odometry(self, msg: Odometry) -> None:
         self.labeler.add_odometry(stamp_seconds(msg.header), *odometry_pose(msg, self.field_counts))
@@ -122,7 +139,7 @@ class LabelerNode(Node):
                 break
             try:
                 self.dataset.append(FrameRecord(frame.stamp, frame.payload, frame.labels, frame.pose,
-                                                frame.segment))
+                                                frame.segment, pixel_labels=frame.pixel_labels))
             except FrameRejectedError as exc:  # another image size, or a frame already stored
                 self.diagnostics.problem(exc.kind, f'frame {frame.stamp:.3f} refused: {exc}')
                 continue
@@ -141,6 +158,17 @@ class LabelerNode(Node):
             self._store(self.labeler.flush())
             self.dataset.close()
         super().destroy_node()
+
+
+def _declare_pixel_labels(node: Node) -> PixelLabelConfig:
+    """The pixel-label rule's camera mounting, footprint and face height, declared and validated."""
+    values = {name: declare(node, name, default, text) for name, (default, text) in pixel_label_parameters().items()}
+    tree = {key: value for key, value in values.items() if not key.startswith('pixel_labels.')}
+    tree['pixel_labels'] = parameters_tree(node, 'pixel_labels')
+    try:
+        return pixel_labels_from_dict(tree)
+    except ConfigError as exc:
+        raise ParameterError(str(exc)) from exc
 
 
 def main() -> int:

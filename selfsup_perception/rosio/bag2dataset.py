@@ -9,6 +9,7 @@ with its labels (and the simulator's ground truth when the bag carries it).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +20,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from selfsup_perception.core.config import ConfigError, LabelingConfig, load_config
+from selfsup_perception.core.config import (
+    ConfigError,
+    LabelingConfig,
+    PixelLabelConfig,
+    load_config,
+    pixel_labels_from_dict,
+)
 from selfsup_perception.core.dataset import DatasetError, DatasetWriter, FrameRecord, FrameRejectedError
 from selfsup_perception.core.errors import InputError
 from selfsup_perception.core.geometry import OdometryTrack
@@ -32,6 +39,7 @@ from selfsup_perception.core.labeling import (
     label_recording,
     segment_arrivals,
 )
+from selfsup_perception.core.pixel_labels import PinholeCamera, frame_camera
 from selfsup_perception.rosio.fields import (
     IMAGE_TYPES,
     ODOMETRY_TYPE,
@@ -41,6 +49,7 @@ from selfsup_perception.rosio.fields import (
     sensor_value,
     stamp_seconds,
 )
+from selfsup_perception.rosio.messages import CAMERA_INFO
 
 GROUND_TRUTH_TOPIC = '/ground_truth/obstacles'
 SEGMENTATION_TOPIC = '/ground_truth/segmentation'
@@ -89,6 +98,7 @@ class BagTopics:
 
     camera: str = '/camera/image_raw'
     odometry: str = '/odom'
+    camera_info: str = '/camera/camera_info'
 
 
 def open_bag(path: Path) -> Any:
@@ -130,12 +140,19 @@ def connections_of(reader: Any, topics: BagTopics, config: LabelingConfig) -> di
     for topic in (GROUND_TRUTH_TOPIC, SEGMENTATION_TOPIC):
         if topic in by_topic and by_topic[topic].msgtype == _GT_TYPE:
             result[topic] = by_topic[topic]
+    info = by_topic.get(topics.camera_info)
+    if info is not None and info.msgtype == CAMERA_INFO:
+        result['camera_info'] = info
     return result
 
 
-def read_recording(reader: Any, connections: dict[str, Any], config: LabelingConfig
-                   ) -> tuple[Recording, dict[float, np.ndarray], int]:
-    """Pass 1: every message as a labeler event in bag order, plus ground truth by stamp."""
+def read_recording(reader: Any, connections: dict[str, Any], config: LabelingConfig,
+                   pixels: PixelLabelConfig | None = None) -> tuple[Recording, dict[float, np.ndarray], int]:
+    """Pass 1: every message as a labeler event in bag order, plus ground truth by stamp.
+
+    With ``pixels``, each frame points at its camera (camera_info's K when the bag has it, else
+    ``camera_hfov``), as the labeler node does; a compressed frame before any camera_info has no camera
+    (its size is not known without decoding it) and so no pixel labels."""
     sensors_by_topic: dict[str, list[int]] = {}
     for s, sensor in enumerate(config.sensors):
         sensors_by_topic.setdefault(sensor.topic, []).append(s)
@@ -143,6 +160,10 @@ def read_recording(reader: Any, connections: dict[str, Any], config: LabelingCon
     conns = [connections['camera'], connections['odometry'], *sensor_conns]
     if GROUND_TRUTH_TOPIC in connections:
         conns.append(connections[GROUND_TRUTH_TOPIC])
+    if pixels is not None and 'camera_info' in connections:
+        conns.append(connections['camera_info'])
+    cameras: dict[PinholeCamera, int] = {}
+    intrinsics: tuple[Any, tuple[int, int]] | None = None
     events: list[tuple[int, float, tuple[float, ...]]] = []
     ground_truth: dict[float, np.ndarray] = {}
     frame_index = 0
@@ -152,8 +173,20 @@ def read_recording(reader: Any, connections: dict[str, Any], config: LabelingCon
         msg = reader.deserialize(raw, conn.msgtype)
         stamp = stamp_seconds(msg.header)
         if conn is connections['camera']:
-            events.append((FRAME, stamp, (float(frame_index),)))
+            camera = math.nan
+            if pixels is not None:
+                size = (int(msg.height), int(msg.width)) if hasattr(msg, 'height') else \
+                    (intrinsics[1] if intrinsics else None)
+                if size is not None:
+                    try:
+                        pinhole = frame_camera(pixels, *size, *(intrinsics or (None, None)))
+                    except ValueError:  # an unusable K: camera_hfov, as the node does
+                        pinhole = frame_camera(pixels, *size)
+                    camera = float(cameras.setdefault(pinhole, len(cameras)))
+            events.append((FRAME, stamp, (float(frame_index), camera)))
             frame_index += 1
+        elif conn is connections.get('camera_info'):
+            intrinsics = (list(msg.k), (int(msg.height), int(msg.width)))
         elif conn is connections['odometry']:
             events.append((ODOMETRY, stamp, odometry_pose(msg)))
         elif conn.topic == GROUND_TRUTH_TOPIC:
@@ -163,14 +196,15 @@ def read_recording(reader: Any, connections: dict[str, Any], config: LabelingCon
         else:
             events.extend((2 + s, stamp, (sensor_value(msg, config.sensors[s]),))
                           for s in sensors_by_topic[conn.topic])
-    return Recording.from_events(events), ground_truth, frame_index
+    return Recording.from_events(events, list(cameras)), ground_truth, frame_index
 
 
 def odometry_gaps_and_jumps(recording: Recording, config: LabelingConfig) -> tuple[int, int]:
     """(gaps, jumps) in the odometry stream, counted apart: a gap is an interval longer than
     ``max_odom_gap`` (poses are not interpolated across it), a jump a step longer than ``max_odom_jump``
     within a shorter interval (a teleport). The labeler's ``odometry_jumps`` counts both as jumps."""
-    segment, accepted = segment_arrivals(recording.stamp, config.reorder_window, config.reset_threshold)
+    arrivals = segment_arrivals(recording.stamp, config.reorder_window, config.reset_threshold)
+    segment, accepted = arrivals.segment, arrivals.accepted
     odometry = accepted & (recording.kind == ODOMETRY) & np.all(np.isfinite(recording.values), axis=1)
     gaps = jumps = 0
     for seg in np.unique(segment[odometry]):
@@ -230,11 +264,13 @@ def bag_to_dataset(bag: Path, config: LabelingConfig, out: Path, topics: BagTopi
     reader = open_bag(bag)
     try:
         connections = connections_of(reader, topics, config)
-        writer = DatasetWriter(out, config, image_format=image_format)  # a bad --out fails before the work
+        pixels = pixel_labels_from_dict(config.extra)
+        writer = DatasetWriter(out, config, image_format=image_format,  # a bad --out fails before the work
+                               pixel_config=pixels)
         try:
             summary.problems['frames stored twice by an older version, removed'] = writer.duplicates_removed
-            recording, ground_truth, _ = read_recording(reader, connections, config)
-            frames, stats = label_recording(recording, config)
+            recording, ground_truth, _ = read_recording(reader, connections, config, pixels)
+            frames, stats = label_recording(recording, config, pixels=pixels)
             gaps, jumps = odometry_gaps_and_jumps(recording, config)
             summary.problems.update({
                 'late messages dropped': stats.late_messages, 'time resets': stats.time_resets,
@@ -252,7 +288,7 @@ def bag_to_dataset(bag: Path, config: LabelingConfig, out: Path, topics: BagTopi
                 gt = ground_truth.get(frame.stamp)
                 try:
                     writer.append(FrameRecord(frame.stamp, image, frame.labels, frame.pose, frame.segment,
-                                              gt, segmentation))
+                                              gt, segmentation, frame.pixel_labels))
                 except FrameRejectedError as exc:
                     summary.problems[_REFUSED[exc.kind]] += 1
                     continue

@@ -33,6 +33,8 @@ MIN_RANGE = 0.01
 AVOID_RANGE = 0.06
 #: Geom group of the robot's own geoms: hidden from its camera and from ray casts.
 ROBOT_GROUP = 3
+#: How far ahead of the body's centre (base_link) the camera sits (``camera_mount_x`` of config/robot.yaml).
+CAMERA_X = 0.032
 
 Pose = tuple[float, float, float]
 
@@ -107,7 +109,7 @@ def add_robot(spec: mujoco.MjSpec, params: SimParams) -> None:
     body.add_site(name='drive')
     body.add_camera(
         name='camera',
-        pos=[0.032, 0, params.camera_mount_height],
+        pos=[CAMERA_X, 0, params.camera_mount_height],
         quat=list(camera_quaternion(params.camera_tilt)),
         fovy=vertical_fov_deg(params),
     )

@@ -45,7 +45,7 @@ def test_info_never_creates_or_grows_a_file(tmp_path, capsys):
 
 @pytest.mark.parametrize(('change', 'message'), [
     ("DELETE FROM meta WHERE key = 'config'", 'not a dataset this package wrote (no labeling config, meta.config)'),
-    ("UPDATE meta SET value = 'abc' WHERE key = 'schema_version'", "schema version 'abc', this code reads 1"),
+    ("UPDATE meta SET value = 'abc' WHERE key = 'schema_version'", "schema version 'abc', this code reads [1, 2]"),
     ('DROP TABLE meta', 'not a readable dataset (no such table: meta)'),
 ])
 def test_info_on_broken_metadata_is_one_line(dataset, capsys, change, message):

@@ -36,6 +36,9 @@ def test_robot_yaml_has_five_front_sensors(robot_config):
     (('sensors', 'names'), ['left', 'left'], 'sensors.names: duplicate names'),
     (('sensors', 'names'), ['left', 'ghost'], "sensors.ghost: missing settings for sensor 'ghost'"),
     (('labeling', 'reset_threshold'), 0.1, 'labeling.reset_threshold: must be >= labeling.reorder_window'),
+    (('pixel_labels', 'footprint', 'shape'), 'hexagon', 'pixel_labels.footprint.shape: must be one of'),
+    (('pixel_labels', 'beam_width'), -0.1, 'pixel_labels.beam_width: must be > 0'),
+    (('camera_tilt', ), 3.0, 'camera_tilt: must be in'),
 ])
 def test_bad_values_name_the_key(path, value, message):
     params = _params()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import signal
 import sqlite3
@@ -13,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from selfsup_perception.core.config import PixelLabelConfig
 from selfsup_perception.core.dataset import Dataset, DatasetError, DatasetWriter, FrameRecord, FrameRejectedError
+from selfsup_perception.core.images import encode_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -319,7 +322,7 @@ def test_readers_never_create_or_change_a_file(tmp_path, robot_config):
 @pytest.mark.parametrize(('key', 'value', 'message'), [
     ('config', None, r'not a dataset this package wrote \(no labeling config, meta.config\)'),
     ('config', '{"distances": [0.1]}', r'its labeling config \(meta.config\) is unreadable'),
-    ('schema_version', 'abc', "schema version 'abc', this code reads 1"),
+    ('schema_version', 'abc', "schema version 'abc', this code reads \[1, 2\]"),
     ('schema_version', None, 'not a dataset'),
 ])
 def test_bad_metadata_is_one_clear_error(tmp_path, robot_config, key, value, message):
@@ -372,3 +375,162 @@ def test_export_keeps_existing_files_and_leaves_no_temporary(tmp_path, robot_con
         with pytest.raises(DatasetError, match=rf'^{tmp_path}/nowhere/x.npz: cannot write'):
             dataset.export_npz(tmp_path / 'nowhere' / 'x.npz')
     assert not list(tmp_path.rglob('*.tmp.npz'))
+
+
+def _pixel_frame(i: int, config, with_labels: bool = True) -> FrameRecord:
+    labels = np.random.default_rng(100 + i).choice(np.array([0, 1, 255], np.uint8), (24, 32))
+    return dataclasses.replace(_frame(i, config), pixel_labels=labels if with_labels else None)
+
+
+def test_pixel_labels_round_trip_and_export(tmp_path, robot_config):
+    frames = [_pixel_frame(0, robot_config), _pixel_frame(1, robot_config, with_labels=False),
+              _pixel_frame(2, robot_config)]
+    pixels = PixelLabelConfig(camera_mount_x=0.032)
+    with DatasetWriter(tmp_path / 'd.db', robot_config, image_format='png', pixel_config=pixels) as writer:
+        for frame in frames:
+            writer.append(frame)
+        with pytest.raises(DatasetError, match='pixel labels of 2x2 for an image of 32x24'):
+            writer.append(dataclasses.replace(frames[0], pixel_labels=np.zeros((2, 2), np.uint8)))
+        writer.export_npz(tmp_path / 'out.npz', images=False)
+    with Dataset(tmp_path / 'd.db') as dataset:
+        assert dataset.schema_version == 2
+        assert dataset.pixel_config is not None
+        assert dataset.pixel_config['camera_mount_x'] == 0.032
+        data = dataset.read_all()
+        batches = list(dataset.iter_batches(batch_size=1, images=False))
+    np.testing.assert_array_equal(data.pixel_labels[0], frames[0].pixel_labels)
+    assert (data.pixel_labels[1] == 255).all()
+    np.testing.assert_array_equal(data.pixel_labels[2], frames[2].pixel_labels)
+    assert batches[1].pixel_labels is None  # a batch with no pixel labels at all
+    exported = np.load(tmp_path / 'out.npz', allow_pickle=False)
+    np.testing.assert_array_equal(exported['pixel_labels'], data.pixel_labels)
+    other = PixelLabelConfig(obstacle_face_height=0.2)
+    with pytest.raises(DatasetError, match='another pixel_labels config'):
+        DatasetWriter(tmp_path / 'd.db', robot_config, pixel_config=other)
+    DatasetWriter(tmp_path / 'd.db', robot_config).close()  # without pixel labels: fine
+
+
+#: The frames table as schema version 1 wrote it (before pixel labels).
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE frames (
+    id INTEGER PRIMARY KEY, stamp REAL NOT NULL, segment INTEGER NOT NULL, x REAL, y REAL, yaw REAL,
+    image_format TEXT NOT NULL, image BLOB NOT NULL, labels BLOB NOT NULL, ground_truth BLOB, segmentation BLOB
+);
+CREATE INDEX frames_stamp ON frames (stamp);
+CREATE TABLE embeddings (
+    frame_id INTEGER NOT NULL REFERENCES frames (id), model_sha256 TEXT NOT NULL, vector BLOB NOT NULL,
+    PRIMARY KEY (model_sha256, frame_id)
+);
+"""
+
+
+def _version_1_file(path: Path, config, frames: int = 3) -> None:
+    db = sqlite3.connect(path)
+    db.execute('PRAGMA journal_mode=WAL')
+    db.executescript(V1_SCHEMA)
+    meta = {'schema_version': '1', 'config': json.dumps(config.to_dict()), 'image_format': 'png',
+            'created': '2026-11-01T00:00:00Z'}
+    db.executemany('INSERT INTO meta VALUES (?, ?)', meta.items())
+    for i in range(frames):
+        frame = _frame(i, config)
+        db.execute('INSERT INTO frames (stamp, segment, x, y, yaw, image_format, image, labels) '
+                   'VALUES (?, 0, ?, ?, ?, ?, ?, ?)',
+                   (frame.stamp, *frame.pose, 'png', encode_image(frame.image, 'png'), frame.labels.tobytes()))
+    db.commit()
+    db.close()
+
+
+def _file_version(path: Path) -> tuple[str, bool]:
+    """(stored schema version, whether frames has the pixel_labels column), read with plain sqlite3."""
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute('PRAGMA integrity_check').fetchone()[0] == 'ok'
+        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        columns = {row[1] for row in db.execute('PRAGMA table_info(frames)')}
+    finally:
+        db.close()
+    return version, 'pixel_labels' in columns
+
+
+def test_version_1_is_read_as_is_and_migrated_only_by_the_writer(tmp_path, robot_config):
+    path = tmp_path / 'v1.db'
+    _version_1_file(path, robot_config)
+    with Dataset(path) as reader:
+        assert reader.schema_version == 1
+        data = reader.read_all()
+        assert data.pixel_labels is None
+        assert len(data.ids) == 3
+        reader.export_npz(tmp_path / 'v1.npz')
+    assert 'pixel_labels' not in np.load(tmp_path / 'v1.npz', allow_pickle=False)
+    assert _file_version(path) == ('1', False)  # reading never migrates
+    early_reader = Dataset(path)  # opened on version 1, stays usable across the migration
+    with DatasetWriter(path, robot_config, image_format='png') as writer:
+        assert writer.schema_version == 2
+        writer.append(_pixel_frame(3, robot_config))
+    assert _file_version(path) == ('2', True)
+    assert [int(i) for b in early_reader.iter_batches(images=False) for i in b.ids] == [1, 2, 3, 4]
+    early_reader.close()
+    with Dataset(path) as dataset:
+        data = dataset.read_all()
+    np.testing.assert_array_equal(data.images[0], _frame(0, robot_config).image)  # old frames kept
+    assert (data.pixel_labels[:3] == 255).all()
+    np.testing.assert_array_equal(data.pixel_labels[3], _pixel_frame(3, robot_config).pixel_labels)
+
+
+def test_a_newer_schema_is_refused(tmp_path, robot_config):
+    path = tmp_path / 'v9.db'
+    _version_1_file(path, robot_config)
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = '9' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    for opener in (lambda: Dataset(path), lambda: DatasetWriter(path, robot_config)):
+        with pytest.raises(DatasetError, match="schema version '9'"):
+            opener()
+
+
+MIGRATOR = """
+import sys, time
+from selfsup_perception.core import dataset
+from selfsup_perception.core.config import load_config
+original = dataset.MIGRATIONS[1]
+def slow(db):
+    original(db)
+    print('migrating', flush=True)
+    time.sleep(float(sys.argv[3]))  # killed here: after the change, before the commit
+dataset.MIGRATIONS[1] = slow
+dataset.DatasetWriter(sys.argv[1], load_config(sys.argv[2])).close()
+print('done', flush=True)
+"""
+
+
+def _migrate_in_subprocess(path: Path, pause: float) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, '-c', MIGRATOR, str(path), str(ROOT / 'config/robot.yaml'), str(pause)],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ})
+
+
+@pytest.mark.slow
+def test_kill_9_mid_migration_leaves_version_1_or_2(tmp_path, robot_config):
+    # Killed inside the migration's transaction: the file is still version 1, whole.
+    path = tmp_path / 'd.db'
+    _version_1_file(path, robot_config, frames=50)
+    proc = _migrate_in_subprocess(path, 60.0)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == 'migrating'
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert _file_version(path) == ('1', False)
+    # Killed at random moments around the migration: version 1 or 2, never half.
+    rng = np.random.default_rng(0)
+    for attempt in range(8):
+        copy = tmp_path / f'copy{attempt}.db'
+        _version_1_file(copy, robot_config, frames=50)
+        proc = _migrate_in_subprocess(copy, float(rng.uniform(0.0, 0.05)))
+        time.sleep(float(rng.uniform(0.0, 1.5)))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        assert _file_version(copy) in {('1', False), ('2', True)}
+        with DatasetWriter(copy, robot_config) as writer:  # and the next writer finishes the job
+            assert len(writer) == 50
+            assert writer.schema_version == 2

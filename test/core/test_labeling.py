@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from selfsup_perception.core.config import PixelLabelConfig
 from selfsup_perception.core.labeling import (
     FRAME,
     ODOMETRY,
@@ -16,16 +17,17 @@ from selfsup_perception.core.labeling import (
     label_recording,
     reading_labels,
 )
+from selfsup_perception.core.pixel_labels import FLOOR, OBSTACLE, frame_camera
 from selfsup_perception.testing.reference import reference_labels
 from selfsup_perception.testing.synthetic import DriveSpec, synthetic_drive
 
 
-def stream(recording: Recording, config, batch: int = 8):
-    labeler = StreamingLabeler(config, batch=batch)
+def stream(recording: Recording, config, batch: int = 8, pixels: PixelLabelConfig | None = None):
+    labeler = StreamingLabeler(config, batch=batch, pixels=pixels)
     frames = []
     for kind, stamp, values in zip(recording.kind.tolist(), recording.stamp.tolist(), recording.values.tolist(),
                                    strict=True):
-        labeler.add(kind, stamp, values)
+        labeler.add(kind, stamp, values, recording.cameras)
         frames += labeler.pop_finished()
     return frames + labeler.flush(), labeler
 
@@ -37,6 +39,9 @@ def assert_same_frames(a, b):
     assert [f.pose for f in a] == [f.pose for f in b]
     for fa, fb in zip(a, b, strict=True):
         np.testing.assert_array_equal(fa.labels, fb.labels)
+        assert (fa.pixel_labels is None) == (fb.pixel_labels is None)
+        if fa.pixel_labels is not None:
+            np.testing.assert_array_equal(fa.pixel_labels, fb.pixel_labels)
 
 
 def test_reading_labels_follow_rep_117(robot_config):
@@ -190,3 +195,59 @@ def test_bad_stamps_and_odometry_are_counted_not_fatal(robot_config):
     assert labeler.stats.duplicate_odometry == 1
     with pytest.raises(ValueError, match='batch'):
         StreamingLabeler(robot_config, batch=0)
+
+
+PIXELS = PixelLabelConfig(camera_mount_x=0.032, beam_width=0.3)
+#: Two small cameras (frames may change resolution, e.g. when camera_info arrives).
+CAMERAS = (frame_camera(PIXELS, 30, 40), frame_camera(PIXELS, 24, 32))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    duration=st.floats(3.0, 20.0),
+    speed=st.floats(0.02, 0.4),
+    turn_rate=st.floats(0.0, 1.5),
+    reorder_window=st.sampled_from([0.0, 0.2, 0.45]),
+    dropout=st.floats(0.0, 0.5),
+    nan_ratio=st.floats(0.0, 0.3),
+    reset_fraction=st.none() | st.floats(0.2, 0.8),
+    jump_fraction=st.none() | st.floats(0.1, 0.9),
+    batch=st.integers(1, 16),
+)
+def test_streaming_pixel_labels_equal_offline(robot_config, seed, duration, speed, turn_rate, reorder_window,
+                                              dropout, nan_ratio, reset_fraction, jump_fraction, batch):
+    spec = DriveSpec(duration=duration, speed=speed, turn_rate=turn_rate, dropout=dropout,
+                     reorder_window=reorder_window, obstacles=25)
+    rng = np.random.default_rng(seed)
+    perturbed = _perturb(synthetic_drive(robot_config, spec, seed), rng,
+                         None if reset_fraction is None else reset_fraction * duration,
+                         None if jump_fraction is None else jump_fraction * duration, nan_ratio)
+    values = perturbed.values.copy()
+    frames = perturbed.kind == FRAME
+    values[frames, 1] = rng.choice([0.0, 1.0, np.nan], size=int(frames.sum()), p=[0.6, 0.3, 0.1])
+    recording = Recording(perturbed.kind, perturbed.stamp, values, CAMERAS)
+    offline, _ = label_recording(recording, robot_config, pixels=PIXELS)
+    streamed, _ = stream(recording, robot_config, batch, PIXELS)
+    assert_same_frames(streamed, offline)
+    by_payload = {int(v[0]): v[1] for v in values[frames]}
+    for frame in offline:
+        camera = by_payload[frame.payload]
+        expected = None if np.isnan(camera) else (CAMERAS[int(camera)].height, CAMERAS[int(camera)].width)
+        assert (None if frame.pixel_labels is None else frame.pixel_labels.shape) == expected
+
+
+def test_pixel_labels_of_a_drive_have_floor_and_obstacles(robot_config):
+    recording = synthetic_drive(robot_config, DriveSpec(duration=30, obstacles=25), seed=1)
+    values = recording.values.copy()
+    values[recording.kind == FRAME, 1] = 0.0
+    frames, _ = label_recording(Recording(recording.kind, recording.stamp, values, CAMERAS), robot_config,
+                                pixels=PIXELS)
+    labels = np.stack([f.pixel_labels for f in frames])
+    assert (labels == FLOOR).sum() > 1000
+    assert (labels == OBSTACLE).sum() > 50
+    without, _ = label_recording(recording, robot_config, pixels=PIXELS)
+    assert all(f.pixel_labels is None for f in without)  # no camera, no pixel labels
+    values[recording.kind == FRAME, 1] = 3.0
+    with pytest.raises(ValueError, match='camera index 3'):
+        label_recording(Recording(recording.kind, recording.stamp, values, CAMERAS), robot_config, pixels=PIXELS)
