@@ -55,8 +55,12 @@ class ReplayOptions:
 
 
 @dataclass(frozen=True)
-class MemoryFrames:
-    """The frames held (views into the memory: valid until its next ``add``), in no particular order."""
+class TrainingFrames:
+    """Frames a head trains on, in no particular order: ids (N,), stamps (N,), poses (N, 3) (NaN where
+    undefined), odometry pieces (N,), labels/mask (N, K, S), embeddings (N, E) float16 or float32.
+
+    From the memory they are views, valid until its next ``add``.
+    """
 
     ids: np.ndarray
     stamps: np.ndarray
@@ -108,9 +112,9 @@ class ReplayMemory:
         """Clips completed since the start (held or not)."""
         return self._state.clips
 
-    def frames(self) -> MemoryFrames:
+    def frames(self) -> TrainingFrames:
         f, rows = self._fields, slice(0, len(self))
-        return MemoryFrames(f.ids[rows], f.stamps[rows], f.poses[rows], f.pieces[rows], f.labels[rows], f.mask[rows],
+        return TrainingFrames(f.ids[rows], f.stamps[rows], f.poses[rows], f.pieces[rows], f.labels[rows], f.mask[rows],
                             f.embeddings[rows])
 
     def add(self, batch: FrameBatch, fetch: Callable[[np.ndarray], np.ndarray]) -> None:

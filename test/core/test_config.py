@@ -5,7 +5,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selfsup_perception.core.config import ConfigError, labeling_from_dict, load_config, ros_parameters
+from selfsup_perception.core.config import (
+    ConfigError,
+    labeling_from_dict,
+    labeling_from_stored,
+    load_config,
+    ros_parameters,
+)
 
 ROBOT = Path(__file__).resolve().parents[2] / 'config' / 'robot.yaml'
 
@@ -73,3 +79,9 @@ def test_node_section_overrides_global(tmp_path):
     path.write_text(text)
     assert load_config(path).horizon == 10.0
     assert load_config(path, node_name='labeler').horizon == 3.0
+
+
+def test_a_stored_config_reads_back_as_it_was(robot_config):
+    assert labeling_from_stored(robot_config.to_dict()) == robot_config
+    with pytest.raises(ConfigError, match='stored labeling config'):
+        labeling_from_stored({'distances': [0.0]})
