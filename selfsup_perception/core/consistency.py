@@ -148,33 +148,36 @@ def find_pairs(
         )
     far, far_k, near, near_k = sample.result()
     keep = np.lexsort((near_k, near, far_k, far))
-    return ConsistencyPairs(
-        order[far[keep]].astype(np.int32),
-        far_k[keep].astype(np.int16),
-        order[near[keep]].astype(np.int32),
-        near_k[keep].astype(np.int16),
-        sample.seen,
-    )
+    return ConsistencyPairs(order[far[keep]].astype(np.int32), far_k[keep], order[near[keep]].astype(np.int32),
+                            near_k[keep], sample.seen)
 
 
 class _BottomK:
-    """A uniform sample without replacement of at most ``size`` rows of a stream (the smallest random keys)."""
+    """A uniform sample without replacement of at most ``size`` pairs of a stream (the smallest random keys).
+
+    Pairs are held compactly (rows int32, distance indices int16) and cut back to ``size`` whenever a
+    quarter more have come: memory stays within a small multiple of ``size``.
+    """
+
+    DTYPES = (np.int32, np.int16, np.int32, np.int16)
 
     def __init__(self, size: int | None, rng: np.random.Generator) -> None:
         self.size = size
         self.rng = rng
         self.seen = 0
-        self._columns: list[list[np.ndarray]] = [[] for _ in range(4)]
+        self._columns: list[list[np.ndarray]] = [[] for _ in self.DTYPES]
         self._keys: list[np.ndarray] = []
+        self._held = 0
 
     def add(self, *columns: np.ndarray) -> None:
         self.seen += columns[0].size
-        for kept, column in zip(self._columns, columns, strict=True):
-            kept.append(column)
+        self._held += columns[0].size
+        for kept, column, dtype in zip(self._columns, columns, self.DTYPES, strict=True):
+            kept.append(column.astype(dtype))
         if self.size is None:
             return
         self._keys.append(self.rng.random(columns[0].size))
-        if sum(k.size for k in self._keys) > 2 * self.size:
+        if self._held > self.size + max(self.size // 4, 1):
             self._shrink(self.size)
 
     def _shrink(self, size: int) -> None:
@@ -182,8 +185,10 @@ class _BottomK:
         best = np.argpartition(keys, size)[:size] if keys.size > size else np.arange(keys.size)
         self._keys = [keys[best]]
         self._columns = [[np.concatenate(kept)[best]] for kept in self._columns]
+        self._held = best.size
 
     def result(self) -> tuple[np.ndarray, ...]:
         if self.size is not None and self._keys:
             self._shrink(self.size)
-        return tuple(np.concatenate(kept) if kept else np.zeros(0, np.int64) for kept in self._columns)
+        return tuple(np.concatenate(kept) if kept else np.zeros(0, dtype)
+                     for kept, dtype in zip(self._columns, self.DTYPES, strict=True))
