@@ -1,8 +1,10 @@
-"""Benchmark: train the numpy head on 10,000 cached embeddings on one core (goal: <= 10 s).
+"""Benchmark: train the numpy head on 10,000 cached embeddings on one core (goal: <= 10 s, whatever the pairs).
 
 Synthetic data shaped like the robot's: embeddings from a random projection of a few latent factors
 (sparse, non-negative like max-pooled ReLU features), labels from those factors, about 70 % unknown,
-recorded as a continuous time series. Prints markdown table rows with the median of repeated runs.
+recorded as a continuous time series. With consistency, random pairs (10^4 and 10^6 of them: a batch
+draws one per frame, so the cost must not depend on how many there are), embeddings held as float16 as
+the replay memory holds them. Prints markdown table rows with the median of repeated runs.
 
     python benchmarks/bench_head.py [--frames 10000] [--embedding 1280] [--repeats 3]
 """
@@ -20,6 +22,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from selfsup_perception.core.consistency import ConsistencyPairs  # noqa: E402
 from selfsup_perception.core.head import HeadOptions, train_head  # noqa: E402
 from selfsup_perception.core.metrics import evaluate  # noqa: E402
 
@@ -46,6 +49,15 @@ def synthetic(frames: int, size: int, seed: int = 0) -> tuple[np.ndarray, ...]:
     return embeddings.astype(np.float32), labels, mask, stamps
 
 
+def random_pairs(frames: int, count: int, seed: int = 0) -> ConsistencyPairs:
+    """``count`` pairs between random frames, the far side at a random distance beyond the near one."""
+    rng = np.random.default_rng(seed)
+    far_k = rng.integers(1, len(DISTANCES), count)
+    return ConsistencyPairs(rng.integers(0, frames, count).astype(np.int32), far_k.astype(np.int16),
+                            rng.integers(0, frames, count).astype(np.int32),
+                            (rng.random(count) * far_k).astype(np.int16), count)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--frames', type=int, default=10_000)
@@ -58,25 +70,32 @@ def main() -> None:
         default=50,
         help='also time this many epochs without early stopping (0: no)',
     )
+    parser.add_argument('--pairs', type=int, nargs='*', default=[10_000, 1_000_000],
+                        help='also train with this many random consistency pairs')
     args = parser.parse_args()
     print(
-        '| embedding | head | frames | epochs (best) | train s | s / epoch | predict ms / 1k | held-out AUC |'
+        '| embedding | head | frames | consistency pairs | epochs (best) | train s | s / epoch | predict ms / 1k '
+        '| held-out AUC |'
     )
-    print('| --- | --- | --- | --- | --- | --- | --- | --- |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     for size in args.embedding:
         x, y, m, t = synthetic(args.frames + HELD_OUT, size)
         train, test = slice(None, args.frames), slice(args.frames, None)
         for hidden in args.hidden:
-            variants = [HeadOptions(hidden=hidden)]
+            variants = [(HeadOptions(hidden=hidden), None)]
             if args.fixed_epochs:
                 variants.append(
-                    HeadOptions(hidden=hidden, max_epochs=args.fixed_epochs, validation_fraction=0)
+                    (HeadOptions(hidden=hidden, max_epochs=args.fixed_epochs, validation_fraction=0), None)
                 )
-            for options in variants:
+            variants += [(HeadOptions(hidden=hidden, consistency_weight=1.0), random_pairs(args.frames, count))
+                         for count in args.pairs]
+            for options, pairs in variants:
+                inputs = x[train] if pairs is None else x[train].astype(np.float16)
                 seconds, predict = [], []
                 for _ in range(args.repeats):
                     start = time.perf_counter()
-                    head, history = train_head(x[train], y[train], m[train], t[train], options, **OUTPUTS)
+                    head, history = train_head(inputs, y[train], m[train], t[train], options, pairs=pairs,
+                                               **OUTPUTS)
                     seconds.append(time.perf_counter() - start)
                     start = time.perf_counter()
                     head.predict(x[:1000])
@@ -87,6 +106,7 @@ def main() -> None:
                 stop = f'{history.best_epoch}' if options.validation_fraction else 'fixed'
                 print(
                     f'| {size} | {f"mlp-{hidden}" if hidden else "logistic"} | {args.frames} '
+                    f'| {"-" if pairs is None else f"{len(pairs):,} (float16)"} '
                     f'| {epochs} ({stop}) | {median:.2f} | {median / epochs:.3f} '
                     f'| {statistics.median(predict):.1f} | {auc:.3f} |'
                 )

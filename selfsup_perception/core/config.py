@@ -339,6 +339,16 @@ def _sensors_from_dict(sensors: Any) -> tuple[SensorConfig, ...]:
     return tuple(result)
 
 
+def labeling_from_stored(data: Mapping[str, Any]) -> LabelingConfig:
+    """The config ``LabelingConfig.to_dict`` wrote (a dataset keeps the one it was labelled with)."""
+    try:
+        values = {key: data[key] for key in _FLOAT_KEYS if key in data}
+        return LabelingConfig(sensors=tuple(SensorConfig(**sensor) for sensor in data['sensors']),
+                              distances=tuple(float(d) for d in data['distances']), **values)
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f'stored labeling config is incomplete or malformed: {exc}') from exc
+
+
 def ros_parameters(document: Any, node_name: str | None = None) -> dict[str, Any]:
     """Merge the ``ros__parameters`` of a params-file document (``/**`` first, then the node)."""
     if not isinstance(document, Mapping):

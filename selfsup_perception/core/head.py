@@ -1,9 +1,12 @@
 """The on-device head: embeddings -> P(obstacle) per (distance, sensor), trained in numpy on the robot.
 
 A logistic layer, or one ReLU hidden layer, with a sigmoid per output; the loss is binary cross-entropy
-over the known labels only. Adam with decoupled weight decay, early stopping on validation frames
-taken as contiguous blocks of time (neighbouring frames are near-duplicates: a random split would
-leak). Deterministic for a seed. Saved as ``.npz`` (no pickles) with a model card beside it.
+over the known labels only, plus, given consistency pairs (``core.consistency``), a state-consistency
+term that teaches every frame's far outputs what a later frame's nearer outputs say of the same place.
+Adam with decoupled weight decay, early stopping on validation frames taken as contiguous blocks of
+time (neighbouring frames are near-duplicates: a random split would leak). Deterministic for a seed.
+Embeddings may be float16 (the trainer standardises a batch at a time, never the whole set). Saved as
+``.npz`` (no pickles) with a model card beside it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from selfsup_perception.core.consistency import ConsistencyPairs
 from selfsup_perception.core.modelcard import (
     ModelCard,
     ModelLoadError,
@@ -30,6 +34,7 @@ from selfsup_perception.core.modelcard import (
 )
 
 MAX_HEAD_VALUES = 1 << 24  # weights a head may have (16.8 M: 64 MB as float32); heads have ~10^5-10^6
+Layers = tuple[tuple[np.ndarray, np.ndarray], ...]  # (W, b) per layer
 
 
 class HeadLoadError(ModelLoadError):
@@ -43,6 +48,12 @@ class HeadOptions:
     ``hidden`` 0 is a logistic layer. Validation: ``validation_fraction`` of the frames, in
     ``validation_blocks`` contiguous blocks spread over the recording; training frames closer than
     ``guard`` seconds to a validation block are left out (they nearly repeat its frames).
+
+    Consistency (only when pairs are given and ``consistency_weight`` > 0): the batches also hold the
+    unlabelled training frames that have pairs; each frame of a batch with pairs draws one of them, and
+    the loss adds ``consistency_weight`` x the cross-entropy of its far output against the pair's nearer
+    output, a fixed target (no gradient through it). ``teacher_decay`` > 0 takes that target from an
+    exponential moving average of the weights (mean teacher) instead of the current ones.
     """
 
     hidden: int = 0
@@ -57,6 +68,8 @@ class HeadOptions:
     validation_blocks: int = 5
     guard: float = 1.0
     seed: int = 0
+    consistency_weight: float = 0.0
+    teacher_decay: float = 0.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -71,6 +84,8 @@ class HeadOptions:
             'validation_fraction': 0 <= self.validation_fraction < 1,
             'validation_blocks': self.validation_blocks >= 1,
             'guard': self.guard >= 0,
+            'consistency_weight': self.consistency_weight >= 0,
+            'teacher_decay': 0 <= self.teacher_decay < 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -79,10 +94,12 @@ class HeadOptions:
 
 @dataclass
 class TrainingHistory:
-    """Per-epoch losses (masked BCE per known label) and how training ended."""
+    """Per-epoch losses (masked BCE per known label; consistency: KL of far from near output) and how training ended."""
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
+    consistency_loss: list[float] = field(default_factory=list)
+    consistency_pairs: int = 0
     best_epoch: int = 0
     stopped_early: bool = False
     n_train: int = 0
@@ -104,6 +121,9 @@ class TrainingHistory:
             'n_train': self.n_train,
             'n_val': self.n_val,
             'seconds': round(self.seconds, 3),
+            'consistency_pairs': self.consistency_pairs,
+            'consistency_loss': self.consistency_loss[self.best_epoch] if self.consistency_loss and not kept_start
+            else None,
         }
 
 
@@ -113,7 +133,7 @@ class Head:
 
     mean: np.ndarray
     scale: np.ndarray
-    layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+    layers: Layers
     distances: tuple[float, ...]
     sensors: tuple[str, ...]
     embedding_sha256: str = ''
@@ -302,6 +322,9 @@ def time_blocked_split(
     return order[keep], np.sort(val)
 
 
+ROWS_AT_ONCE = 1024  # frames checked, standardised or scored at a time: bounds the temporary memory (~20 MB)
+
+
 def train_head(
     embeddings: np.ndarray,
     labels: np.ndarray,
@@ -313,28 +336,31 @@ def train_head(
     sensors: Sequence[str],
     embedding_sha256: str = '',
     start: Head | None = None,
+    pairs: ConsistencyPairs | None = None,
 ) -> tuple[Head, TrainingHistory]:
     """Train a head on embeddings (N, E), labels (N, K, S) in {0, 1} where ``mask`` (N, K, S) is True.
 
     ``stamps`` (N,) order frames in time for the validation split. Returns the weights of the epoch
     with the lowest validation loss (the last epoch when there is no validation data). With ``start``
     the training fine-tunes that head (its weights and input standardisation); it is kept as it is
-    (``best_epoch`` -1) when no epoch improves its validation loss.
+    (``best_epoch`` -1) when no epoch improves its validation loss. ``pairs`` (rows of these frames)
+    add the consistency term when ``options.consistency_weight`` > 0; only pairs of two training-side
+    frames count (labelled or not), so validation frames stay unseen.
     """
     options = options or HeadOptions()
     started = time.perf_counter()
     x, y, m = _check_inputs(embeddings, labels, mask, stamps, distances, sensors)
-    train, val = time_blocked_split(
+    side, val = time_blocked_split(
         stamps, options.validation_fraction, options.validation_blocks, options.guard
     )
-    train, val = train[m[train].any(1)], val[m[val].any(1)]
+    train, val = side[m[side].any(1)], val[m[val].any(1)]
     if not len(train):
         raise ValueError('no training frame has a known label')
+    pairs = _training_pairs(pairs, side, len(x), len(distances)) if options.consistency_weight > 0 \
+        else ConsistencyPairs.empty()
     rng = np.random.default_rng(options.seed)
     if start is None:
-        mean = x[train].mean(0)
-        scale = x[train].std(0)
-        scale[scale < 1e-6] = 1.0
+        mean, scale = _standardiser(x, train)
         layers = _initial_layers(rng, x.shape[1], options.hidden, y[train], m[train])
     else:
         if start.embedding_size != x.shape[1] or start.layers[-1][1].size != y.shape[1] \
@@ -344,28 +370,39 @@ def train_head(
                              f'and {y.shape[1]} outputs')
         mean, scale = start.mean, start.scale
         layers = tuple((w.copy(), b.copy()) for w, b in start.layers)
-    x = (x - mean) / scale
+    inputs = _Inputs(x, mean, scale)
     optimiser = _Adam(layers, options if start is None else replace(options,
                                                                      learning_rate=options.fine_tune_learning_rate))
-    history = TrainingHistory(n_train=len(train), n_val=len(val))
+    consistency = _Consistency(pairs, len(x), options, len(sensors), layers) if len(pairs) else None
+    if consistency is not None:  # unlabelled frames take part through their pairs
+        train = np.union1d(train, consistency.frames)
+    history = TrainingHistory(n_train=len(train), n_val=len(val), consistency_pairs=len(pairs))
     best = layers
     best_loss = math.inf
     if start is not None and len(val):
-        best_loss = history.start_val_loss = _masked_bce(_forward(layers, x[val])[-1], y[val], m[val])
+        best_loss = history.start_val_loss = _masked_bce(_logits(layers, inputs, val), y[val], m[val])
         history.best_epoch = -1
     for epoch in range(options.max_epochs):
         order = rng.permutation(train)
-        total = 0.0
+        total = agreement = 0.0
         for first in range(0, len(order), options.batch_size):
             batch = order[first : first + options.batch_size]
-            loss, grads = _loss_and_grads(layers, x[batch], y[batch], m[batch])
+            if consistency is None:
+                loss, grads = _loss_and_grads(layers, inputs.rows(batch), y[batch], m[batch])
+            else:
+                loss, disagreement, grads = consistency.loss_and_grads(layers, inputs, batch, y[batch], m[batch])
+                agreement += disagreement
             total += loss * m[batch].sum()
             layers = optimiser.step(layers, grads)
+            if consistency is not None:
+                consistency.follow(layers)
         history.train_loss.append(float(total / m[train].sum()))
+        if consistency is not None:
+            history.consistency_loss.append(agreement / -(-len(order) // options.batch_size))
         if not len(val):
             best, history.best_epoch = layers, epoch
             continue
-        val_loss = _masked_bce(_forward(layers, x[val])[-1], y[val], m[val])
+        val_loss = _masked_bce(_logits(layers, inputs, val), y[val], m[val])
         history.val_loss.append(val_loss)
         if val_loss < best_loss - options.min_improvement:
             best, best_loss, history.best_epoch = layers, val_loss, epoch
@@ -393,11 +430,13 @@ def _check_inputs(
     distances: Sequence[float],
     sensors: Sequence[str],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate shapes; return embeddings (float32), labels and mask flattened to (N, K*S) float32.
+    """Validate shapes; return embeddings (float16/32, not copied), labels and mask flattened to (N, K*S) float32.
 
     Labels under a False mask are set to 0 here, so whatever they held cannot reach the loss.
     """
-    x = np.asarray(embeddings, dtype=np.float32)
+    x = np.asarray(embeddings)
+    if x.dtype not in (np.float16, np.float32):
+        x = x.astype(np.float32)
     labels, mask = np.asarray(labels), np.asarray(mask, dtype=bool)
     n = len(x)
     if x.ndim != 2 or labels.shape != mask.shape or labels.ndim != 3 or len(labels) != n or len(stamps) != n:
@@ -409,7 +448,7 @@ def _check_inputs(
         raise ValueError(
             f'labels are {labels.shape[1:]} but there are {len(distances)} distances, {len(sensors)} sensors'
         )
-    if not np.isfinite(x).all():
+    if not all(np.isfinite(x[i : i + ROWS_AT_ONCE]).all() for i in range(0, n, ROWS_AT_ONCE)):
         raise ValueError('embeddings contain NaN or infinity')
     y = np.where(mask, labels, 0)
     if not np.isin(y, (0, 1)).all():
@@ -417,9 +456,61 @@ def _check_inputs(
     return x, y.reshape(n, -1).astype(np.float32), mask.reshape(n, -1).astype(np.float32)
 
 
+def _training_pairs(pairs: ConsistencyPairs | None, side: np.ndarray, frames: int, distances: int) -> ConsistencyPairs:
+    """The pairs whose two frames are both on the training side of the split (checked against the inputs)."""
+    if pairs is None or not len(pairs):
+        return ConsistencyPairs.empty()
+    rows = np.concatenate([pairs.far, pairs.near])
+    ks = np.concatenate([pairs.far_k, pairs.near_k])
+    if rows.min() < 0 or rows.max() >= frames or ks.min() < 0 or ks.max() >= distances:
+        raise ValueError(f'consistency pairs refer to frames or distances beyond the {frames} frames and '
+                         f'{distances} distances given')
+    on_side = np.zeros(frames, bool)
+    on_side[side] = True
+    return pairs.select(on_side[pairs.far] & on_side[pairs.near])
+
+
+def _standardiser(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (float32) of ``x[rows]`` per feature, in float64, a chunk of rows at a time."""
+    total = np.zeros(x.shape[1])
+    for i in range(0, len(rows), ROWS_AT_ONCE):
+        total += x[rows[i : i + ROWS_AT_ONCE]].sum(0, dtype=np.float64)
+    mean = total / len(rows)
+    squares = np.zeros(x.shape[1])
+    for i in range(0, len(rows), ROWS_AT_ONCE):
+        squares += ((x[rows[i : i + ROWS_AT_ONCE]] - mean) ** 2).sum(0)
+    scale = np.sqrt(squares / len(rows))
+    scale[scale < 1e-6] = 1.0
+    return mean.astype(np.float32), scale.astype(np.float32)
+
+
+_FLOAT16 = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)  # every float16, as float32
+
+
+class _Inputs:
+    """The embeddings, standardised on demand a batch of rows at a time (float32): no full float32 copy."""
+
+    def __init__(self, x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> None:
+        self.x, self.mean, self.inverse_scale = x, mean, (1 / scale).astype(np.float32)
+        self.bits = x.view(np.uint16) if x.dtype == np.float16 else None
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        # Looking float16 bit patterns up is twice as fast as numpy's conversion, and exact.
+        rows = self.x[index] if self.bits is None else np.take(_FLOAT16, self.bits[index])
+        rows -= self.mean
+        rows *= self.inverse_scale
+        return rows
+
+
+def _logits(layers: Layers, inputs: _Inputs, index: np.ndarray) -> np.ndarray:
+    """Output logits of frames ``index``, a chunk of rows at a time."""
+    return np.concatenate([_forward(layers, inputs.rows(index[i : i + ROWS_AT_ONCE]))[-1]
+                           for i in range(0, len(index), ROWS_AT_ONCE)])
+
+
 def _initial_layers(
     rng: np.random.Generator, inputs: int, hidden: int, y: np.ndarray, m: np.ndarray
-) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+) -> Layers:
     """He-initialised hidden layer; output bias at the log-odds of each output's positive rate."""
     rate = np.clip((y * m).sum(0) / np.maximum(m.sum(0), 1), 1e-3, 1 - 1e-3)
     prior = np.log(rate / (1 - rate)).astype(np.float32)
@@ -431,7 +522,7 @@ def _initial_layers(
     return ((w0, np.zeros(hidden, np.float32)), (w1, prior))
 
 
-def _forward(layers: tuple[tuple[np.ndarray, np.ndarray], ...], x: np.ndarray) -> list[np.ndarray]:
+def _forward(layers: Layers, x: np.ndarray) -> list[np.ndarray]:
     """Activations of every layer: [input, hidden (after ReLU)..., output logits]."""
     activations = [x]
     for i, (w, b) in enumerate(layers):
@@ -449,33 +540,94 @@ def _masked_bce(logits: np.ndarray, y: np.ndarray, m: np.ndarray) -> float:
     return float(((np.logaddexp(0, logits) - y * logits) * m).sum() / max(m.sum(), 1.0))
 
 
-def _loss_and_grads(
-    layers: tuple[tuple[np.ndarray, np.ndarray], ...], x: np.ndarray, y: np.ndarray, m: np.ndarray
-) -> tuple[float, list[tuple[np.ndarray, np.ndarray]]]:
-    """Masked BCE of one batch and its gradient for each (W, b); unknown labels contribute exactly 0."""
-    activations = _forward(layers, x)
-    logits = activations[-1]
-    delta = (_sigmoid(logits) - y) * m / np.float32(max(m.sum(), 1.0))
+def _label_delta(logits: np.ndarray, y: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Gradient of the masked BCE with respect to the logits: unknown labels contribute exactly 0."""
+    return (_sigmoid(logits) - y) * m / np.float32(max(m.sum(), 1.0))
+
+
+def _backward(layers: Layers, activations: list[np.ndarray], delta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Gradient for each (W, b) given the gradient ``delta`` of the loss with respect to the output logits."""
     grads = []
     for i in range(len(layers) - 1, -1, -1):
         grads.append((activations[i].T @ delta, delta.sum(0)))
         if i:
             delta = (delta @ layers[i][0].T) * (activations[i] > 0)
-    return _masked_bce(logits, y, m), grads[::-1]
+    return grads[::-1]
+
+
+def _loss_and_grads(
+    layers: Layers, x: np.ndarray, y: np.ndarray, m: np.ndarray
+) -> tuple[float, list[tuple[np.ndarray, np.ndarray]]]:
+    """Masked BCE of one batch and its gradient for each (W, b); unknown labels contribute exactly 0."""
+    activations = _forward(layers, x)
+    logits = activations[-1]
+    return _masked_bce(logits, y, m), _backward(layers, activations, _label_delta(logits, y, m))
+
+
+class _Consistency:
+    """The consistency term: each frame of a batch that has pairs draws one, its far output is pulled to the
+    pair's (fixed) nearer output.
+
+    The loss on a pair is the cross-entropy of the far output against the nearer output's probability
+    p_near: its gradient on the far logit is p_far - p_near, the label loss's own form, so the weight
+    compares with a label's. Reported as KL (0 when they agree).
+    """
+
+    def __init__(self, pairs: ConsistencyPairs, frames: int, options: HeadOptions, sensors: int,
+                 layers: Layers) -> None:
+        self.pairs = pairs.select(np.argsort(pairs.far, kind='stable'))
+        self.first = np.searchsorted(self.pairs.far, np.arange(frames + 1))  # pairs of f: first[f]:first[f + 1]
+        self.frames = np.flatnonzero(np.diff(self.first))
+        self.weight = np.float32(options.consistency_weight)
+        self.decay = options.teacher_decay
+        self.sensors = np.arange(sensors)
+        self.rng = np.random.default_rng((options.seed, 1))  # its own stream: the label batches stay the same
+        self.teacher = layers
+
+    def follow(self, layers: Layers) -> None:
+        """After an optimiser step: the teacher is the new weights, or their moving average (mean teacher)."""
+        if not self.decay:
+            self.teacher = layers
+            return
+        d = np.float32(self.decay)
+        self.teacher = tuple((d * tw + (1 - d) * w, d * tb + (1 - d) * b)
+                             for (tw, tb), (w, b) in zip(self.teacher, layers, strict=True))
+
+    def loss_and_grads(
+        self, layers: Layers, inputs: _Inputs, batch: np.ndarray, y: np.ndarray, m: np.ndarray
+    ) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray]]]:
+        """Label BCE, consistency KL and the gradient of BCE + weight x consistency for one batch."""
+        activations = _forward(layers, inputs.rows(batch))
+        logits = activations[-1]
+        delta = _label_delta(logits, y, m)
+        loss = _masked_bce(logits, y, m)
+        count = self.first[batch + 1] - self.first[batch]
+        has = np.flatnonzero(count)
+        if not has.size:
+            return loss, 0.0, _backward(layers, activations, delta)
+        drawn = self.first[batch[has]] + (self.rng.random(has.size) * count[has]).astype(np.int64)
+        width = self.sensors.size
+        far_cols = self.pairs.far_k[drawn, None].astype(np.int64) * width + self.sensors
+        near_cols = self.pairs.near_k[drawn, None].astype(np.int64) * width + self.sensors
+        near = _forward(self.teacher, inputs.rows(self.pairs.near[drawn]))[-1][np.arange(has.size)[:, None],
+                                                                              near_cols]
+        far = logits[has[:, None], far_cols]
+        target = _sigmoid(near)
+        delta[has[:, None], far_cols] += self.weight * (_sigmoid(far) - target) / np.float32(target.size)
+        kl = (np.logaddexp(0, far) - target * far) - (np.logaddexp(0, near) - target * near)
+        return loss, float(kl.mean()), _backward(layers, activations, delta)
 
 
 class _Adam:
     """Adam with decoupled weight decay (AdamW) on the weight matrices, not the biases."""
 
-    def __init__(self, layers: tuple[tuple[np.ndarray, np.ndarray], ...], options: HeadOptions) -> None:
+    def __init__(self, layers: Layers, options: HeadOptions) -> None:
         self.options = options
         self.t = 0
         self.m = [tuple(np.zeros_like(p) for p in layer) for layer in layers]
         self.v = [tuple(np.zeros_like(p) for p in layer) for layer in layers]
 
-    def step(
-        self, layers: tuple[tuple[np.ndarray, np.ndarray], ...], grads: list[tuple[np.ndarray, np.ndarray]]
-    ) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    def step(self, layers: Layers, grads: list[tuple[np.ndarray, np.ndarray]]) -> Layers:
         """New parameters (fresh arrays, so a kept 'best' copy is never modified)."""
         beta1, beta2, eps = 0.9, 0.999, 1e-8
         lr, decay = self.options.learning_rate, self.options.weight_decay

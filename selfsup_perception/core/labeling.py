@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Generic, TypeVar
@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from .config import LabelingConfig, PixelLabelConfig, SensorConfig
-from .geometry import OdometryTrack, wrap_angle
+from .geometry import OdometryTrack, PoseSamples, wrap_angle
 from .pixel_labels import PinholeCamera, label_pixels
 
 UNKNOWN = -1
@@ -59,8 +59,7 @@ def label_frames(
     """
     frame_t = np.asarray(frame_t, dtype=np.float64)
     n_frames = frame_t.size
-    distances = np.asarray(config.distances, dtype=np.float64)
-    n_dist, n_sensors = distances.size, len(config.sensors)
+    n_dist, n_sensors = len(config.distances), len(config.sensors)
     labels = np.full((n_frames, n_dist, n_sensors), UNKNOWN, dtype=np.int8)
     frames = odometry.poses_at(frame_t)
     poses = np.stack([frames.x, frames.y, frames.yaw], axis=1)
@@ -69,57 +68,83 @@ def label_frames(
     r_t = np.asarray(reading_t, dtype=np.float64)[usable]
     r_sensor = np.asarray(reading_sensor, dtype=np.int64)[usable]
     r_label = np.asarray(reading_label, dtype=np.int8)[usable]
-    r_x, r_y, r_yaw = readings.x[usable], readings.y[usable], readings.yaw[usable]
-    r_piece = readings.piece[usable]
-    frame_cos, frame_sin = np.cos(frames.yaw), np.sin(frames.yaw)
-    lo_all = np.searchsorted(r_t, frame_t - config.sync_tolerance, side='left')
-    hi_all = np.searchsorted(r_t, frame_t + config.horizon, side='right')
-    counts = np.where(frames.defined, hi_all - lo_all, 0)
+    candidates = PoseSamples(readings.x[usable], readings.y[usable], readings.yaw[usable], readings.defined[usable],
+                             readings.piece[usable])
+    lo = np.searchsorted(r_t, frame_t - config.sync_tolerance, side='left')
+    hi = np.searchsorted(r_t, frame_t + config.horizon, side='right')
+    counts = np.where(frames.defined, hi - lo, 0)
+    for start, stop, frame, reading, k in pose_matches(frames, lo, counts, candidates, config):
+        # Entries are ordered by frame, then reading time: the first entry of a cell is the earliest.
+        cell = (frame - start) * (n_dist * n_sensors) + k * n_sensors + r_sensor[reading]
+        earliest = np.full((stop - start) * n_dist * n_sensors, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(earliest, cell, np.arange(cell.size))
+        found = earliest != np.iinfo(np.int64).max
+        chunk = labels[start:stop].reshape(-1)
+        chunk[found] = r_label[reading[earliest[found]]]
+    return labels, poses
+
+
+def pose_matches(
+    frames: PoseSamples,
+    lo: np.ndarray,
+    counts: np.ndarray,
+    candidates: PoseSamples,
+    config: LabelingConfig,
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
+    """The rule's geometry: each candidate pose that stands a distance d_k ahead of a frame's pose.
+
+    Frame f's candidates are ``candidates[lo[f] : lo[f] + counts[f]]``; one is accepted for d_k when,
+    in the frame's robot frame, it is within ``tolerance_forward`` of d_k ahead, ``tolerance_lateral``
+    aside and ``tolerance_heading`` turned, on the same odometry piece. Yields, frames a chunk at a
+    time (bounded memory), ``(start, stop, frame, candidate, k)``: the accepted entries of frames
+    ``start:stop``, ordered by frame, then by candidate.
+    """
+    distances = np.asarray(config.distances, dtype=np.float64)
+    n_frames = len(frames.x)
     width = int(counts.max()) if n_frames else 0
     if width == 0:
-        return labels, poses
+        return
     offset = np.arange(width)
     chunk_frames = max(1, PAIRS_PER_CHUNK // width)
+    frame_cos, frame_sin = np.cos(frames.yaw), np.sin(frames.yaw)
+    last = len(candidates.x) - 1
     for start in range(0, n_frames, chunk_frames):
         stop = min(start + chunk_frames, n_frames)
-        # (frame, j): the j-th reading of the frame's time window; row-major order is time order.
-        index = np.minimum(lo_all[start:stop, None] + offset, r_t.size - 1)
+        # (frame, j): the j-th candidate of the frame's window; row-major order is candidate order.
+        index = np.minimum(lo[start:stop, None] + offset, last)
         in_window = offset < counts[start:stop, None]
         cos, sin = frame_cos[start:stop, None], frame_sin[start:stop, None]
-        dx = r_x[index] - frames.x[start:stop, None]
-        dy = r_y[index] - frames.y[start:stop, None]
+        dx = candidates.x[index] - frames.x[start:stop, None]
+        dy = candidates.y[index] - frames.y[start:stop, None]
         # Cheapest, most selective test first (lateral offset), then the rest on the survivors.
         row, col = np.nonzero(in_window & (np.abs(cos * dy - sin * dx) < config.tolerance_lateral))
-        pair_frame, pair_reading = row + start, index[row, col]
+        pair_frame, pair_candidate = row + start, index[row, col]
         qx = cos[row, 0] * dx[row, col] + sin[row, 0] * dy[row, col]
-        qyaw = wrap_angle(r_yaw[pair_reading] - frames.yaw[pair_frame])
+        qyaw = wrap_angle(candidates.yaw[pair_candidate] - frames.yaw[pair_frame])
         keep = (
             (np.abs(qyaw) < config.tolerance_heading)
             & (qx > distances[0] - config.tolerance_forward)
             & (qx < distances[-1] + config.tolerance_forward)
-            & (r_piece[pair_reading] == frames.piece[pair_frame])
+            & (candidates.piece[pair_candidate] == frames.piece[pair_frame])
         )
-        pair_frame, pair_reading, qx = pair_frame[keep], pair_reading[keep], qx[keep]
-        # Candidate distance indices per pair, widened by one so the exact test below decides.
-        k_lo = np.maximum(np.searchsorted(distances, qx - config.tolerance_forward, side='left') - 1, 0)
-        k_hi = np.minimum(np.searchsorted(distances, qx + config.tolerance_forward, side='right') + 1, n_dist)
-        span = k_hi - k_lo
-        pair_of_entry = np.repeat(np.arange(qx.size), span)
-        k = np.arange(pair_of_entry.size) - np.repeat(np.cumsum(span) - span - k_lo, span)
-        accepted = np.abs(qx[pair_of_entry] - distances[k]) < config.tolerance_forward
-        pair_of_entry, k = pair_of_entry[accepted], k[accepted]
-        cell = (
-            (pair_frame[pair_of_entry] - start) * (n_dist * n_sensors)
-            + k * n_sensors
-            + r_sensor[pair_reading[pair_of_entry]]
-        )
-        # Entries are ordered by frame, then reading time: the first entry of a cell is the earliest.
-        earliest = np.full((stop - start) * n_dist * n_sensors, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(earliest, cell, pair_of_entry)
-        found = earliest != np.iinfo(np.int64).max
-        chunk = labels[start:stop].reshape(-1)
-        chunk[found] = r_label[pair_reading[earliest[found]]]
-    return labels, poses
+        pair_frame, pair_candidate, qx = pair_frame[keep], pair_candidate[keep], qx[keep]
+        pair_of_entry, k = distance_matches(qx, distances, config.tolerance_forward)
+        yield start, stop, pair_frame[pair_of_entry], pair_candidate[pair_of_entry], k
+
+
+def distance_matches(
+    ahead: np.ndarray, distances: np.ndarray, tolerance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, k) with |ahead[i] - distances[k]| < ``tolerance`` (distances increasing), ordered by i then k."""
+    n_dist = distances.size
+    # Candidate distance indices per value, widened by one so the exact test below decides.
+    k_lo = np.maximum(np.searchsorted(distances, ahead - tolerance, side='left') - 1, 0)
+    k_hi = np.minimum(np.searchsorted(distances, ahead + tolerance, side='right') + 1, n_dist)
+    span = k_hi - k_lo
+    entry = np.repeat(np.arange(ahead.size), span)
+    k = np.arange(entry.size) - np.repeat(np.cumsum(span) - span - k_lo, span)
+    accepted = np.abs(ahead[entry] - distances[k]) < tolerance
+    return entry[accepted], k[accepted]
 
 
 def _pose_tuple(pose: np.ndarray) -> tuple[float, float, float] | None:

@@ -5,7 +5,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selfsup_perception.core.config import ConfigError, labeling_from_dict, load_config, ros_parameters
+from selfsup_perception.core.config import (
+    ConfigError,
+    labeling_from_dict,
+    labeling_from_stored,
+    load_config,
+    ros_parameters,
+)
 
 ROBOT = Path(__file__).resolve().parents[2] / 'config' / 'robot.yaml'
 
@@ -102,3 +108,9 @@ def test_a_file_that_is_not_text_is_named(tmp_path):
     path.write_bytes(b'\xff\xfe\x00binary')
     with pytest.raises(ConfigError, match=rf'^{path}: not a text file'):
         load_config(path)
+
+
+def test_a_stored_config_reads_back_as_it_was(robot_config):
+    assert labeling_from_stored(robot_config.to_dict()) == robot_config
+    with pytest.raises(ConfigError, match='stored labeling config'):
+        labeling_from_stored({'distances': [0.0]})

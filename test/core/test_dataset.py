@@ -322,7 +322,7 @@ def test_readers_never_create_or_change_a_file(tmp_path, robot_config):
 @pytest.mark.parametrize(('key', 'value', 'message'), [
     ('config', None, r'not a dataset this package wrote \(no labeling config, meta.config\)'),
     ('config', '{"distances": [0.1]}', r'its labeling config \(meta.config\) is unreadable'),
-    ('schema_version', 'abc', "schema version 'abc', this code reads \[1, 2\]"),
+    ('schema_version', 'abc', r"schema version 'abc', this code reads \[1, 2\]"),
     ('schema_version', None, 'not a dataset'),
 ])
 def test_bad_metadata_is_one_clear_error(tmp_path, robot_config, key, value, message):

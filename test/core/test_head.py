@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selfsup_perception.core import head as head_module
+from selfsup_perception.core.consistency import ConsistencyPairs
 from selfsup_perception.core.head import Head, HeadLoadError, HeadOptions, time_blocked_split, train_head
 from selfsup_perception.core.metrics import roc_auc
 from selfsup_perception.core.modelcard import ModelCard, card_path, file_sha256
@@ -331,3 +332,105 @@ def test_fine_tuning_starts_from_the_given_head_and_keeps_it_when_nothing_improv
     assert not np.allclose(tuned.layers[0][0], base.layers[0][0])
     with pytest.raises(ValueError, match='cannot fine-tune'):
         train_head(x[:, :4], labels, mask, stamps, options, distances=(0.0, 0.5), sensors=('a', 'b'), start=base)
+
+
+# -- state consistency ---------------------------------------------------------------------------------------------
+
+
+def far_problem(frames: int = 1500, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Frame i+1's near output (distance 0) is what frame i's far output (distance 2) predicts, and only near
+    labels are ever known; the far outputs can learn only through the pairs (i, 2) <-> (i + 1, 0)."""
+    rng = np.random.default_rng(seed)
+    truth = (rng.random((frames + 1, len(SENSORS))) < 0.4).astype(np.uint8)  # what stands at each place
+    code = rng.standard_normal((2, len(SENSORS), 16))
+    # Frame i sees place i at distance 0 and place i + 1 at distance 2 (fainter), through other features.
+    x = np.einsum('ns,se->ne', truth[:-1] * 2.0 - 1, code[0]) + 0.5 * np.einsum('ns,se->ne', truth[1:] * 2.0 - 1,
+                                                                              code[1])
+    x = (x + 0.3 * rng.standard_normal(x.shape)).astype(np.float32)
+    labels = np.zeros((frames, len(DISTANCES), len(SENSORS)), np.uint8)
+    labels[:, 0], labels[:, 2] = truth[:-1], truth[1:]
+    mask = np.zeros(labels.shape, bool)
+    mask[:, 0] = True
+    pairs = ConsistencyPairs(np.arange(frames - 1, dtype=np.int32), np.full(frames - 1, 2, np.int16),
+                             np.arange(1, frames, dtype=np.int32), np.zeros(frames - 1, np.int16), frames - 1)
+    return x, labels, mask, np.arange(frames) * 0.1, pairs
+
+
+@pytest.mark.parametrize(('hidden', 'decay'), [(0, 0.0), (8, 0.0), (0, 0.9)])
+def test_consistency_teaches_the_far_outputs_what_no_label_says(hidden: int, decay: float) -> None:
+    x, y, m, t, pairs = far_problem()
+    options = HeadOptions(hidden=hidden, consistency_weight=1.0, teacher_decay=decay, guard=0.0)
+    alone, _ = train_head(x, y, m, t, replace(options, consistency_weight=0.0), pairs=pairs, **OUTPUTS)
+    taught, history = train_head(x, y, m, t, options, pairs=pairs, **OUTPUTS)
+    far_alone, far_taught = alone.predict(x)[:, 2], taught.predict(x)[:, 2]
+    assert roc_auc(far_taught, y[:, 2]) > 0.95
+    assert np.ptp(far_alone) < 1e-6 if not hidden else roc_auc(far_alone, y[:, 2]) < 0.75
+    assert roc_auc(taught.predict(x)[:, 0], y[:, 0]) > 0.95  # the near outputs keep what the labels say
+    assert history.consistency_pairs < len(pairs)  # pairs touching validation frames are left out
+    assert history.consistency_loss[-1] < history.consistency_loss[0]
+    assert taught.training['consistency_pairs'] == history.consistency_pairs
+
+
+def test_consistency_weight_zero_ignores_pairs_and_float16_trains_like_its_float32_values() -> None:
+    x, y, m, t, pairs = far_problem(frames=400)
+    plain, _ = train_head(x, y, m, t, FAST, **OUTPUTS)
+    ignored, history = train_head(x, y, m, t, FAST, pairs=pairs, **OUTPUTS)
+    assert history.consistency_pairs == 0
+    np.testing.assert_array_equal(plain.predict(x), ignored.predict(x))
+    options = replace(FAST, consistency_weight=1.0, hidden=4)
+    half, _ = train_head(x.astype(np.float16), y, m, t, options, pairs=pairs, **OUTPUTS)
+    full, _ = train_head(x.astype(np.float16).astype(np.float32), y, m, t, options, pairs=pairs, **OUTPUTS)
+    np.testing.assert_array_equal(half.predict(x), full.predict(x))
+    again, _ = train_head(x.astype(np.float16), y, m, t, options, pairs=pairs, **OUTPUTS)
+    other, _ = train_head(x.astype(np.float16), y, m, t, replace(options, seed=5), pairs=pairs, **OUTPUTS)
+    np.testing.assert_array_equal(half.predict(x), again.predict(x))
+    assert not np.array_equal(half.predict(x), other.predict(x))
+
+
+@pytest.mark.parametrize('hidden', [0, 5])
+def test_consistency_gradient_matches_finite_differences(hidden: int) -> None:
+    rng = np.random.default_rng(hidden)
+    n, e, k, s = 6, 4, 3, 2
+    x = rng.standard_normal((n, e)).astype(np.float32)
+    y = (rng.random((n, k * s)) < 0.5).astype(np.float32)
+    m = (rng.random((n, k * s)) < 0.5).astype(np.float32)
+    # Frames 0-3 have one pair each (so each draw is that pair); 4 and 5 only serve as near sides.
+    pairs = ConsistencyPairs(np.array([0, 1, 2, 3], np.int32), np.array([2, 1, 2, 2], np.int16),
+                             np.array([4, 5, 5, 4], np.int32), np.array([0, 0, 1, 0], np.int16), 4)
+    options = HeadOptions(hidden=hidden, consistency_weight=0.7)
+    shapes = [(e, hidden), (hidden,), (hidden, k * s), (k * s,)] if hidden else [(e, k * s), (k * s,)]
+    flat = [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
+    layers = tuple(zip(flat[::2], flat[1::2], strict=True))
+    teacher = tuple((w + 0.5, b - 0.5) for w, b in layers)  # a fixed target: no gradient flows through it
+    term = head_module._Consistency(pairs, n, options, s, teacher)
+    inputs = head_module._Inputs(x, np.zeros(e, np.float32), np.ones(e, np.float32))
+    batch = np.arange(n)
+    _, _, grads = term.loss_and_grads(layers, inputs, batch, y, m)
+
+    def loss(changed: list[list[np.ndarray]]) -> float:
+        logits = head_module._forward(changed, x.astype(np.float64))[-1]
+        near = head_module._forward(teacher, x.astype(np.float64))[-1]
+        p = 1 / (1 + np.exp(-near[pairs.near[:, None], pairs.near_k[:, None] * s + np.arange(s)]))
+        far = logits[pairs.far[:, None], pairs.far_k[:, None] * s + np.arange(s)]
+        consistency = (np.logaddexp(0, far) - p * far).mean()
+        return head_module._masked_bce(logits, y, m) + 0.7 * consistency
+
+    eps = 1e-3
+    for layer in range(len(layers)):
+        for index in range(2):
+            for position in range(layers[layer][index].size):
+                changed = [[p.astype(np.float64) for p in pair] for pair in layers]
+                changed[layer][index].flat[position] += eps
+                up = loss(changed)
+                changed[layer][index].flat[position] -= 2 * eps
+                numeric = (up - loss(changed)) / (2 * eps)
+                assert grads[layer][index].flat[position] == pytest.approx(numeric, abs=2e-4)
+
+
+def test_bad_pairs_are_refused() -> None:
+    x, y, m, t, pairs = far_problem(frames=100)
+    beyond = replace(pairs, near=pairs.near + 100)
+    with pytest.raises(ValueError, match='consistency pairs refer to frames'):
+        train_head(x, y, m, t, replace(FAST, consistency_weight=1.0), pairs=beyond, **OUTPUTS)
+    with pytest.raises(ValueError, match='teacher_decay=1'):
+        HeadOptions(teacher_decay=1)
