@@ -6,9 +6,11 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= ros,infer,sim,build,test
+# Layers mypy holds clean in make test (config in setup.cfg); `make typecheck` checks the whole package.
+TYPED := selfsup_perception/cli selfsup_perception/demo selfsup_perception/pipeline selfsup_perception/reports
 export MUJOCO_GL ?= egl
 
-.PHONY: venv sysdeps test test-fast lint demo bench benchmark models clean
+.PHONY: venv sysdeps test test-fast typecheck lint demo bench benchmark models clean
 
 $(VENV)/.installed: setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is needed for the ROS 2 Jazzy wheels)"; exit 1; }
@@ -31,11 +33,15 @@ sysdeps:
 # nodes, so the model-building tests run in a pytest process of their own.
 test: venv sysdeps
 	$(PY) -m ruff check selfsup_perception test benchmarks launch
+	$(PY) -m mypy --follow-imports=silent $(TYPED)
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=900 --durations=10 --ignore=test/modelbuild
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=900 --durations=5 test/modelbuild
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow" --ignore=test/modelbuild
+
+typecheck: venv
+	$(PY) -m mypy
 
 lint: venv
 	$(PY) -m ruff check selfsup_perception test benchmarks

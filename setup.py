@@ -50,7 +50,7 @@ setup(
         # Workstation side: building, training and exporting models (never needed on the robot).
         'build': ['tensorflow-cpu>=2.21', 'keras>=3.15', 'tf2onnx>=1.17', 'onnx>=1.17', 'onnxruntime>=1.18',
                   'ai-edge-litert>=2.3', 'pillow>=10', 'pycocotools>=2.0'],
-        'test': ['pytest>=8', 'pytest-timeout', 'hypothesis>=6.100', 'ruff'],
+        'test': ['pytest>=8', 'pytest-timeout', 'hypothesis>=6.100', 'ruff', 'mypy>=1.10', 'types-PyYAML'],
     },
     zip_safe=True,
     maintainer='selfsup_perception developers',

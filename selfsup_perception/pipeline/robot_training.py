@@ -95,7 +95,8 @@ def trained_on(head: Head, dataset: str | Path, ids: np.ndarray) -> np.ndarray:
         return ids <= int(data.get('last_id', np.iinfo(np.int64).max))
     bounds = np.asarray(ranges, np.int64).reshape(-1, 2)
     run = np.searchsorted(bounds[:, 0], ids, side='right') - 1
-    return (run >= 0) & (ids <= bounds[np.maximum(run, 0), 1])
+    inside: np.ndarray = (run >= 0) & (ids <= bounds[np.maximum(run, 0), 1])
+    return inside
 
 
 def dataset_frames(dataset: Dataset, embedder: Embedder, *, progress: bool = False) -> TrainingFrames:

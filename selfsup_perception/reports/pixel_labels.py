@@ -32,7 +32,8 @@ def label_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55) ->
     for label, colour in LABEL_COLOURS.items():
         mask = labels == label
         out[mask] = (1 - alpha) * out[mask] + alpha * np.asarray(colour, np.float32)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    drawn: np.ndarray = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return drawn
 
 
 def _tile(rgb: np.ndarray, scale: int, caption: str) -> np.ndarray:
