@@ -7,6 +7,7 @@ than ``max_gap`` or across a teleport (``max_jump``) has no pose.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,13 @@ TWO_PI = 2.0 * np.pi
 def wrap_angle(angle: np.ndarray | float) -> np.ndarray:
     """Wrap angles to [-pi, pi)."""
     return np.mod(np.asarray(angle, dtype=np.float64) + np.pi, TWO_PI) - np.pi
+
+
+def relative_pose(origin: tuple[float, float, float], pose: tuple[float, float, float]) -> tuple[float, float, float]:
+    """``pose`` in the frame of ``origin`` (origin^-1 * pose), yaw wrapped: SE(2) poses (x, y, yaw)."""
+    c, s = math.cos(origin[2]), math.sin(origin[2])
+    dx, dy = pose[0] - origin[0], pose[1] - origin[1]
+    return c * dx + s * dy, -s * dx + c * dy, float(wrap_angle(pose[2] - origin[2]))
 
 
 @dataclass(frozen=True)

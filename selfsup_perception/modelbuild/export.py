@@ -11,13 +11,13 @@ renamed into place.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import platform
 import shlex
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -216,10 +216,6 @@ def made_by() -> dict[str, Any]:
     }
 
 
-def _replace(card: ModelCard, **changes: Any) -> ModelCard:
-    return ModelCard(**{**{f.name: getattr(card, f.name) for f in fields(card)}, **changes})
-
-
 def export_model(
     model: keras.Model,
     out_dir: str | Path,
@@ -282,7 +278,7 @@ def export_model(
             staged = Path(tmp) / paths['keras'].name
             model.save(staged)
             atomic_write_bytes(paths['keras'], staged.read_bytes())
-    card = _replace(card, normalisation=PIXEL_INPUT, made_by=made_by(), extra=extra)
+    card = dataclasses.replace(card, normalisation=PIXEL_INPUT, made_by=made_by(), extra=extra)
     main = [paths[f] for f in ('int8', 'onnx', 'keras') if f in paths]
     if main:
         write_card(main[0], with_sha256(card, *main))
@@ -291,6 +287,6 @@ def export_model(
         float_extra['export_check'] = {
             'tflite_float': _agreement(reference, run_tflite(paths['float'], check))
         }
-        write_card(paths['float'], with_sha256(_replace(card, extra=float_extra), paths['float']))
+        write_card(paths['float'], with_sha256(dataclasses.replace(card, extra=float_extra), paths['float']))
     return paths
 

@@ -38,11 +38,12 @@ import numpy as np
 from tqdm import tqdm
 
 from selfsup_perception.core.config import load_config
+from selfsup_perception.core.geometry import relative_pose
 from selfsup_perception.core.resources import robot_config
 from selfsup_perception.rosio.bags import BagWriter
 from selfsup_perception.sim.messages import output_messages, topic_types
 from selfsup_perception.sim.params import SimParamError, SimParams
-from selfsup_perception.sim.robot import OdometrySample, relative_pose
+from selfsup_perception.sim.robot import OdometrySample
 from selfsup_perception.sim.simulation import SimOutput, Simulation
 
 

@@ -16,6 +16,7 @@ import mujoco
 import numpy as np
 
 from selfsup_perception.core.config import SensorConfig
+from selfsup_perception.core.geometry import wrap_angle
 from selfsup_perception.sim.params import SimParamError, SimParams
 from selfsup_perception.sim.world import ray_distance
 
@@ -176,18 +177,6 @@ class OdometrySample:
     angular: float
 
 
-def wrap(angle: float) -> float:
-    """Angle wrapped to [-pi, pi)."""
-    return (angle + math.pi) % (2 * math.pi) - math.pi
-
-
-def relative_pose(origin: Pose, pose: Pose) -> Pose:
-    """``pose`` in the frame of ``origin`` (origin^-1 * pose), e.g. a true pose in the odometry frame."""
-    c, s = math.cos(origin[2]), math.sin(origin[2])
-    dx, dy = pose[0] - origin[0], pose[1] - origin[1]
-    return c * dx + s * dy, -s * dx + c * dy, wrap(pose[2] - origin[2])
-
-
 class WheelOdometry:
     """Dead reckoning from simulated wheel encoders, with the errors that make real odometry drift.
 
@@ -211,7 +200,7 @@ class WheelOdometry:
         previous, self._last = self._last, pose
         if previous is None or dt <= 0:
             return OdometrySample(self._x, self._y, self._yaw, 0.0, 0.0)
-        turn = wrap(pose[2] - previous[2])
+        turn = float(wrap_angle(pose[2] - previous[2]))
         heading = previous[2] + turn / 2
         forward = (pose[0] - previous[0]) * math.cos(heading) + (pose[1] - previous[1]) * math.sin(heading)
         left = forward - turn * WHEEL_BASE / 2
@@ -224,7 +213,7 @@ class WheelOdometry:
         mid = self._yaw + turn / 2
         self._x += forward * math.cos(mid)
         self._y += forward * math.sin(mid)
-        self._yaw = wrap(self._yaw + turn)
+        self._yaw = float(wrap_angle(self._yaw + turn))
         return OdometrySample(self._x, self._y, self._yaw, forward / dt, turn / dt)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from simhelpers import footprint_distance, hand_made_arena, place, small
 
+from selfsup_perception.core.geometry import relative_pose
 from selfsup_perception.sim import SimParams, Simulation
 from selfsup_perception.sim.robot import (
     AVOID_RANGE,
@@ -17,7 +18,6 @@ from selfsup_perception.sim.robot import (
     WanderController,
     WheelOdometry,
     noisy_ranges,
-    relative_pose,
     true_ranges,
 )
 from selfsup_perception.sim.world import SKIRTING_DEPTH
