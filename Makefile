@@ -7,7 +7,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= ros,infer,sim,build,test
 # Layers mypy holds clean in make test (config in setup.cfg); `make typecheck` checks the whole package.
-TYPED := selfsup_perception/cli selfsup_perception/demo selfsup_perception/pipeline selfsup_perception/reports
+TYPED := selfsup_perception/core selfsup_perception/inference selfsup_perception/cli selfsup_perception/demo \
+	selfsup_perception/pipeline selfsup_perception/reports
 export MUJOCO_GL ?= egl
 
 .PHONY: venv sysdeps test test-fast typecheck lint demo bench benchmark models clean

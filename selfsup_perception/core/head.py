@@ -171,7 +171,7 @@ class Head:
         for i, (w, b) in enumerate(self.layers):
             arrays[f'w{i}'], arrays[f'b{i}'] = w, b
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
+        np.savez(buffer, allow_pickle=False, **arrays)
         data = buffer.getvalue()
         atomic_write_bytes(path, data)
         card = ModelCard(
@@ -499,7 +499,8 @@ class _Inputs:
         rows = self.x[index] if self.bits is None else np.take(_FLOAT16, self.bits[index])
         rows -= self.mean
         rows *= self.inverse_scale
-        return rows
+        standardised: np.ndarray = rows
+        return standardised
 
 
 def _logits(layers: Layers, inputs: _Inputs, index: np.ndarray) -> np.ndarray:
@@ -532,7 +533,8 @@ def _forward(layers: Layers, x: np.ndarray) -> list[np.ndarray]:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return np.exp(-np.logaddexp(0, -z)).astype(np.float32)
+    probabilities: np.ndarray = np.exp(-np.logaddexp(0, -z)).astype(np.float32)
+    return probabilities
 
 
 def _masked_bce(logits: np.ndarray, y: np.ndarray, m: np.ndarray) -> float:
@@ -542,7 +544,8 @@ def _masked_bce(logits: np.ndarray, y: np.ndarray, m: np.ndarray) -> float:
 
 def _label_delta(logits: np.ndarray, y: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Gradient of the masked BCE with respect to the logits: unknown labels contribute exactly 0."""
-    return (_sigmoid(logits) - y) * m / np.float32(max(m.sum(), 1.0))
+    delta: np.ndarray = (_sigmoid(logits) - y) * m / np.float32(max(m.sum(), 1.0))
+    return delta
 
 
 def _backward(layers: Layers, activations: list[np.ndarray], delta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -99,7 +99,7 @@ def evaluate(
     if not 0 < ci < 1 or n_bootstrap < 0 or block < 1:
         raise ValueError(f'need 0 < ci < 1, n_bootstrap >= 0, block >= 1; got {ci}, {n_bootstrap}, {block}')
     # Groups of known entries: one per cell, then one per distance pooling the sensors.
-    selections = [(np.s_[:, i, j], mask[:, i, j]) for i, j in np.ndindex(k, s)]
+    selections: list[tuple[Any, np.ndarray]] = [(np.s_[:, i, j], mask[:, i, j]) for i, j in np.ndindex(k, s)]
     selections += [(np.s_[:, i], mask[:, i]) for i in range(k)]
     groups = []
     for part, known in selections:
@@ -153,5 +153,6 @@ def _bootstrap(
 def _json_ready(values: np.ndarray) -> list[Any]:
     """Nested lists of Python numbers, None for NaN (strict JSON has no NaN)."""
     if values.dtype.kind in 'iu':
-        return values.tolist()
+        integers: list[Any] = values.tolist()
+        return integers
     return [_json_ready(v) if v.ndim else (None if math.isnan(v) else float(v)) for v in values]

@@ -51,7 +51,10 @@ class Normalisation:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Normalisation:
         try:
-            return cls(tuple(float(v) for v in data['mean']), tuple(float(v) for v in data['std']))
+            mean, std = (tuple(float(v) for v in data[key]) for key in ('mean', 'std'))
+            if len(mean) != 3 or len(std) != 3:
+                raise ValueError('three values each')
+            return cls((mean[0], mean[1], mean[2]), (std[0], std[1], std[2]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelCardError(f'normalisation must be {{"mean": [3], "std": [3]}}, got {data!r}') from exc
 

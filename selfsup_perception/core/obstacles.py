@@ -17,17 +17,18 @@ YAW_TOLERANCE = math.radians(0.5)  # a sensor this close to a scan beam's angle 
 MAX_BEAMS = 360
 
 
-def nearest_obstacles(probs: np.ndarray, distances: Sequence[float], threshold: float) -> np.ndarray:
+def nearest_obstacles(probs: np.ndarray, distances: Sequence[float] | np.ndarray, threshold: float) -> np.ndarray:
     """(S,) float32: per sensor the nearest distance whose probability is >= ``threshold``, +inf when none.
 
     ``distances`` must be increasing (as the labeling config guarantees); NaN never passes.
     """
     probs = np.asarray(probs, dtype=np.float32)
-    distances = np.asarray(distances, dtype=np.float32)
-    if probs.ndim != 2 or probs.shape[0] != distances.size:
-        raise ValueError(f'expected probabilities ({distances.size}, sensors), got {probs.shape}')
+    steps = np.asarray(distances, dtype=np.float32)
+    if probs.ndim != 2 or probs.shape[0] != steps.size:
+        raise ValueError(f'expected probabilities ({steps.size}, sensors), got {probs.shape}')
     hit = probs >= threshold
-    return np.where(hit.any(axis=0), distances[hit.argmax(axis=0)], np.float32(np.inf)).astype(np.float32)
+    nearest: np.ndarray = np.where(hit.any(axis=0), steps[hit.argmax(axis=0)], np.float32(np.inf)).astype(np.float32)
+    return nearest
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -80,7 +80,7 @@ def load_classes(path: str | os.PathLike[str]) -> ClassList:
         entries = data['classes']
         return ClassList(
             names=tuple(str(c['name']) for c in entries),
-            colors=tuple(tuple(int(v) for v in c['color']) for c in entries),
+            colors=tuple(cast('tuple[int, int, int]', tuple(int(v) for v in c['color'])) for c in entries),
             ignore_index=int(data.get('ignore_index', IGNORE_INDEX)),
             traversable=tuple(_flag(c.get('traversable', False)) for c in entries),
         )

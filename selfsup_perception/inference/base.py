@@ -146,7 +146,10 @@ class BackendBase(ABC):
         if normalisation is None:
             normalisation = Normalisation()
             self._logger.warning(f'{path}: no normalisation given or in a card; using {normalisation}')
-        self._shape = (int(hw[0]), int(hw[1]), 3)
+        height, width = hw[0], hw[1]
+        if height is None or width is None:  # cannot happen: a dynamic size was replaced by the card's above
+            raise ModelLoadError(f'{path}: no input size')
+        self._shape = (int(height), int(width), 3)
         self._dtype = np.dtype(inp.dtype)
         self._batch = inp.shape[0]
         self._output = out
@@ -163,13 +166,16 @@ def pixel_table(normalisation: Normalisation, spec: TensorSpec, path: Path) -> n
     real = (pixels[None, :] - np.array(normalisation.mean)[:, None]) / np.array(normalisation.std)[:, None]
     dtype = np.dtype(spec.dtype)
     if dtype.kind == 'f':
-        return real.astype(dtype)
+        converted: np.ndarray = real.astype(dtype)
+        return converted
     if dtype.kind not in 'iu':
         raise ModelLoadError(f'{path}: unsupported input dtype {dtype}')
     if not spec.scale:
         if dtype != np.uint8:
             raise ModelLoadError(f'{path}: {dtype} input without quantisation parameters')
-        return np.tile(pixels.astype(np.uint8), (3, 1))
+        raw: np.ndarray = np.tile(pixels.astype(np.uint8), (3, 1))
+        return raw
     info = np.iinfo(dtype)
     quantised = np.round(real / spec.scale + spec.zero_point)
-    return np.clip(quantised, info.min, info.max).astype(dtype)
+    table: np.ndarray = np.clip(quantised, info.min, info.max).astype(dtype)
+    return table

@@ -115,7 +115,8 @@ class ONNXBackend(BackendBase):
         )
 
     def _invoke(self, x: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {self._input_name: x})[0]
+        out: np.ndarray = self._session.run(None, {self._input_name: x})[0]
+        return out
 
 
 def _shape(dims: list[Any]) -> tuple[int | None, ...]:

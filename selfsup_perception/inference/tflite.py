@@ -93,7 +93,8 @@ class TFLiteBackend(BackendBase):
     def _invoke(self, x: np.ndarray) -> np.ndarray:
         self._interpreter.set_tensor(self._input_index, x)
         self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output_index)
+        out: np.ndarray = self._interpreter.get_tensor(self._output_index)
+        return out
 
 
 class EdgeTPUBackend(TFLiteBackend):

@@ -288,8 +288,8 @@ def making_of(path: Path) -> dict[str, Any]:
 
 
 def _remove(dataset: Path, bag: Path) -> None:
-    """Remove a partial dataset (with its SQLite side files) and a bag folder, where they exist."""
-    for path in (dataset, dataset.with_name(dataset.name + '-wal'), dataset.with_name(dataset.name + '-shm')):
+    """Remove a partial dataset (with its SQLite side files and writer lock) and a bag folder, where they exist."""
+    for path in (dataset, *(dataset.with_name(dataset.name + side) for side in ('-wal', '-shm', '.lock'))):
         path.unlink(missing_ok=True)
     shutil.rmtree(bag, ignore_errors=True)
 

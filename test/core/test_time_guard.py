@@ -142,9 +142,10 @@ def test_streaming_equals_offline_with_stamp_glitches(robot_config, seed, glitch
     recording = synthetic_drive(robot_config, DriveSpec(duration=12.0, dropout=dropout,
                                                         reorder_window=reorder_window), seed)
     positions = sorted({int(np.searchsorted(recording.stamp, t)) for t, _, _ in glitches})
-    for offset, (position, (_, bogus, kind)) in enumerate(zip(positions, glitches, strict=False)):
-        recording = insert(recording, position + offset, min(kind, 1 + len(robot_config.sensors)), bogus,
-                           (0.1, 0.0, 0.0))
+    for offset, (position, (_, bogus, drawn)) in enumerate(zip(positions, glitches, strict=False)):
+        kind = min(drawn, 1 + len(robot_config.sensors))
+        values = (0.1, np.nan, np.nan) if kind == FRAME else (0.1, 0.0, 0.0)  # a frame without a camera
+        recording = insert(recording, position + offset, kind, bogus, values)
     frames, labeler, _ = stream(recording, robot_config)
     offline, stats = label_recording(recording, robot_config)
     assert_same(offline, frames)
