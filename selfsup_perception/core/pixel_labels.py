@@ -1,5 +1,5 @@
 """Self-supervised pixel labels: where the robot later drove is floor, where its proximity sensors later hit is
-obstacle (DESIGN.md, 'Self-supervised pixel labels'). ROS-free and vectorised per frame.
+obstacle (docs/architecture.md, 'The pixel labeling rule'). ROS-free and vectorised per frame.
 
 A label image has the frame's full camera resolution (uint8): ``FLOOR`` (0), ``OBSTACLE`` (1) or ``UNKNOWN``
 (255, the segmentation ``ignore_index``); the ids are those of config/classes_sim.yaml. Full resolution keeps

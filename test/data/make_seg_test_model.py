@@ -6,7 +6,7 @@ over a 2x2 block, i.e. red pixels are floor, green pixels obstacle, blue pixels 
 order). Exported as float TFLite and ONNX (NHWC, dynamic batch) sharing one model card. Needs TensorFlow,
 which the package never needs:
 
-    /work/venv-tf/bin/python test/data/make_seg_test_model.py   # or a venv with tensorflow-cpu + tf2onnx
+    .venv/bin/python test/data/make_seg_test_model.py   # a venv with the build extra (tensorflow-cpu, tf2onnx)
 """
 
 from __future__ import annotations

@@ -237,7 +237,7 @@ def test_replay_ends_with_the_player_under_the_real_launch(tmp_path, player, clo
     """Where ``launch`` is importable: the launch ends when ``ros2 bag play`` exits or cannot start."""
     spec = importlib.util.find_spec('launch')
     if spec is None or spec.origin is None:  # None, or the repository's own launch/ folder (a namespace package)
-        pytest.skip('launch is not installable here (NOTES.md): the handlers are checked with stand-ins above')
+        pytest.skip('launch is not installable from PyPI: the handlers are checked with stand-ins above')
     import os
     import subprocess
     import sys
