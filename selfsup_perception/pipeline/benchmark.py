@@ -13,34 +13,28 @@ worst world per metric summarise the benchmark worlds; the legacy evaluation wor
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import multiprocessing
 import os
 import resource
-import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from selfsup_perception.core.config import load_config
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.head import HeadOptions
-from selfsup_perception.core.modelcard import atomic_write_bytes, file_sha256
+from selfsup_perception.core.modelcard import file_sha256
 from selfsup_perception.core.resources import package_file, robot_config, sim_classes
 from selfsup_perception.core.segmentation import load_classes, segmentation_scores
 from selfsup_perception.inference.embedder import Embedder
 from selfsup_perception.pipeline.heads import load_head, score_heads, train_on_dataset
 from selfsup_perception.pipeline.segmentation import SegEvaluationOptions, evaluate_models, load_data
+from selfsup_perception.pipeline.worlds import in_workers, simulated_dataset
 from selfsup_perception.sim import seeds
 
 #: Worlds no model building touches (the simulator's BENCHMARK range; the photographic textures appear only there).
@@ -54,11 +48,6 @@ REPORTED_DISTANCES = (0.2, 0.5, 1.0)
 MODEL_FILES = ('embedding.tflite', 'head.npz', 'fcn8s.tflite')
 #: The code that turns a seed into a labelled dataset (package-relative): its digest keys the dataset cache.
 DATASET_CODE = ('sim', 'rosio', 'core/labeling.py', 'core/config.py', 'core/dataset.py', 'core/images.py')
-#: What a worker process is started with: one thread per library (the worlds are the parallelism), no
-#: per-world progress bars (the parent shows one over the worlds).
-WORKER_ENVIRONMENT = {'OMP_NUM_THREADS': '1', 'OPENBLAS_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1',
-                      'TQDM_DISABLE': '1'}
-
 Scores = dict[str, dict[str, float | None]]  # entry -> metric -> value (None: undefined in this world)
 
 
@@ -251,49 +240,6 @@ def dataset_code_digest() -> str:
     return digest.hexdigest()[:12]
 
 
-def simulated_dataset(folder: Path, seed: int, run: int, minutes: float) -> tuple[Path, dict[str, Any]]:
-    """The labelled dataset of ``minutes`` simulated minutes of run ``run`` in world ``seed``, made once and kept
-    in ``folder`` (moved into place when complete, so an interrupted run leaves no half dataset), and how it
-    was made (``making_of``) with ``cached``: whether this call found it made."""
-    from selfsup_perception.rosio.bag2dataset import bag_to_dataset
-    from selfsup_perception.sim.bagwriter import simulate_to_bag
-
-    path = folder / f'world_{seed}_run{run}_{minutes * 60:g}s.db'
-    if path.exists():
-        return path, {**making_of(path), 'cached': True}
-    folder.mkdir(parents=True, exist_ok=True)
-    partial, bag = path.with_name(f'.{path.name}.partial'), path.with_name(f'.{path.stem}_bag')
-    try:
-        _remove(partial, bag)
-        summary = simulate_to_bag(bag, seed, minutes * 60.0, config_path=robot_config(), run=run)
-        clock = time.perf_counter()
-        bag_to_dataset(bag, load_config(robot_config()), partial)
-        making = {'sim_seconds': summary.sim_seconds, 'simulate_seconds': round(summary.wall_seconds, 1),
-                  'label_seconds': round(time.perf_counter() - clock, 1),
-                  'load_average': round(os.getloadavg()[0], 2)}
-        atomic_write_bytes(path.with_suffix('.json'), (json.dumps(making) + '\n').encode())
-        partial.replace(path)
-    finally:
-        _remove(partial, bag)
-    return path, {**making, 'cached': False}
-
-
-def making_of(path: Path) -> dict[str, Any]:
-    """How a cached dataset was made: simulated seconds, wall seconds of simulating and of labelling, the load
-    average then (written beside it, ``.json``); empty when that record is missing."""
-    try:
-        return dict(json.loads(path.with_suffix('.json').read_text()))
-    except (OSError, ValueError):
-        return {}
-
-
-def _remove(dataset: Path, bag: Path) -> None:
-    """Remove a partial dataset (with its SQLite side files and writer lock) and a bag folder, where they exist."""
-    for path in (dataset, *(dataset.with_name(dataset.name + side) for side in ('-wal', '-shm', '.lock'))):
-        path.unlink(missing_ok=True)
-    shutil.rmtree(bag, ignore_errors=True)
-
-
 def describe_world(seed: int) -> str:
     """A short description of world ``seed`` for the table: room, clutter, floor, walls, light."""
     from selfsup_perception.sim.describe import describe_arena
@@ -334,28 +280,6 @@ def benchmark_world(job: WorldJob) -> dict[str, Any]:
     return row
 
 
-def _start_worker() -> None:
-    """In each worker: OpenCV single-threaded too (the environment variables cover the other libraries)."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """``os.environ`` with ``values`` set while the worker processes are started (they inherit it), then restored."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def world_jobs(options: BenchmarkOptions) -> list[WorldJob]:
     """The benchmark worlds, then the legacy evaluation worlds unless ``options.legacy`` is off."""
     datasets = options.work / f'datasets-{dataset_code_digest()}'
@@ -368,22 +292,8 @@ def world_jobs(options: BenchmarkOptions) -> list[WorldJob]:
 
 def run_worlds(jobs: Sequence[WorldJob], workers: int, progress: bool = True) -> list[dict[str, Any]]:
     """Every job in ``workers`` spawned single-threaded processes; the rows in job order."""
-    rows: dict[int, dict[str, Any]] = {}
-    environment = {**WORKER_ENVIRONMENT, 'MUJOCO_GL': os.environ.get('MUJOCO_GL', 'egl')}
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=multiprocessing.get_context('spawn'),
-                               initializer=_start_worker)
-    try:
-        with _environment(environment):  # workers start while the jobs are submitted
-            futures: dict[Future[dict[str, Any]], int] = {pool.submit(benchmark_world, job): i
-                                                          for i, job in enumerate(jobs)}
-        with tqdm(total=len(jobs), desc='worlds', unit='world', disable=not progress) as bar:
-            for future in as_completed(futures):
-                row = rows[futures[future]] = future.result()
-                bar.set_postfix_str(f'world {row["seed"]} {"failed" if row["error"] else "done"}')
-                bar.update()
-    finally:
-        pool.shutdown(cancel_futures=True)
-    return [rows[i] for i in range(len(jobs))]
+    return in_workers(benchmark_world, jobs, workers, progress=progress,
+                      label=lambda row: f'world {row["seed"]} {"failed" if row["error"] else "done"}')
 
 
 def columns(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:

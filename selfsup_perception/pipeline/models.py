@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from selfsup_perception.core.config import load_config
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.resources import robot_config, sim_classes
 from selfsup_perception.inference.embedder import Embedder
@@ -32,6 +32,7 @@ from selfsup_perception.modelbuild.segtrain import (
 from selfsup_perception.modelbuild.training import ExportOptions, TrainingOptions
 from selfsup_perception.pipeline.heads import score_heads
 from selfsup_perception.pipeline.segmentation import SegEvaluationOptions, evaluate_models, load_data
+from selfsup_perception.pipeline.worlds import in_workers, simulated_dataset
 from selfsup_perception.reports.heads import write_report as write_head_report
 from selfsup_perception.reports.segmentation import write_report as write_seg_report
 from selfsup_perception.sim import seeds
@@ -47,14 +48,27 @@ BENCHMARK_SIZE = (240, 320)
 
 @dataclass(frozen=True)
 class MakeModelsOptions:
-    """Where the models go, where the intermediate files are kept, and the training budget."""
+    """Where the models go, where the intermediate files are kept, and the training budget.
+
+    The defaults fit about an hour on 2 cores: 60 worlds x 1 simulated minute (36,000 frames), 3 epochs of
+    embedding pretraining, every ``seg_every``-th frame for 4 epochs per FCN variant. ``variants`` must
+    hold ``fcn8s`` (the shipped one); the others are trained for the comparison in ``models/README.md``.
+    """
+
+    def __post_init__(self) -> None:
+        if 'fcn8s' not in self.variants or not set(self.variants) <= set(VARIANTS):
+            raise ValueError(f'variants must include fcn8s and be among {VARIANTS}, got {self.variants}')
+        if min(self.epochs, self.seg_epochs, self.seg_every) < 1 or min(self.minutes, self.eval_minutes) <= 0:
+            raise ValueError('epochs, seg_epochs and seg_every must be >= 1 and minutes > 0')
 
     out: Path = Path('models')
     work: Path = Path('build/models')
     minutes: float = 1.0
     eval_minutes: float = 2.0
-    epochs: int = 12
-    seg_epochs: int = 8
+    epochs: int = 3
+    seg_epochs: int = 4
+    seg_every: int = 3
+    variants: tuple[str, ...] = VARIANTS
 
 
 def _step(name: str, output: Path) -> bool:
@@ -66,21 +80,13 @@ def _step(name: str, output: Path) -> bool:
     return True
 
 
-def simulated_datasets(work: Path, seeds: tuple[int, ...], minutes: float, prefix: str) -> list[Path]:
-    from selfsup_perception.rosio.bag2dataset import bag_to_dataset
-    from selfsup_perception.sim.bagwriter import simulate_to_bag
-
-    config_path = robot_config()
-    config = load_config(config_path)
-    datasets = []
-    for seed in seeds:
-        bag, db = work / f'{prefix}_{seed}', work / f'{prefix}_{seed}.db'
-        if _step(f'simulate world {seed}', bag):
-            simulate_to_bag(bag, seed, minutes * 60.0, config_path=config_path, progress=True)
-        if _step(f'label world {seed}', db):
-            bag_to_dataset(bag, config, db)
-        datasets.append(db)
-    return datasets
+def simulated_datasets(work: Path, world_seeds: tuple[int, ...], minutes: float, workers: int = 2) -> list[Path]:
+    """The labelled datasets of ``minutes`` simulated minutes in each world (cached in ``work/worlds``),
+    simulated in ``workers`` spawned processes (never in this one, which holds TensorFlow)."""
+    print(f'[make-models] {len(world_seeds)} worlds of {minutes:g} simulated minutes -> {work / "worlds"}', flush=True)
+    made = in_workers(partial(simulated_dataset, work / 'worlds', run=0, minutes=minutes), world_seeds, workers,
+                      label=lambda result: result[0].name)
+    return [path for path, _ in made]
 
 
 def segmentation_npz(datasets: list[Path], out: Path, every: int = 1) -> Path:
@@ -130,17 +136,17 @@ def make_models(options: MakeModelsOptions) -> int:
     """Every step (each skipped when its output exists); the shipped files are copied into ``options.out``."""
     work = options.work
     work.mkdir(parents=True, exist_ok=True)
-    train = simulated_datasets(work, TRAIN_SEEDS, options.minutes, 'train')
-    evaluation = simulated_datasets(work, EVAL_SEEDS, options.eval_minutes, 'eval')
+    train = simulated_datasets(work, TRAIN_SEEDS, options.minutes)
+    evaluation = simulated_datasets(work, EVAL_SEEDS, options.eval_minutes)
     if _step('pretrain embedding', work / 'embedding.tflite'):
         pretrain_embedding(PretrainOptions(
             datasets=tuple(train), export=ExportOptions(work), name='embedding', input_size=CAMERA,
             training=TrainingOptions(epochs=options.epochs, patience=3, augmentation=Augmentation(flip=True))))
     fit_shipped_head(work, train)
-    seg_train = segmentation_npz(train, work / 'segmentation_train.npz', every=2)
+    seg_train = segmentation_npz(train, work / 'segmentation_train.npz', every=options.seg_every)
     seg_eval = segmentation_npz(evaluation, work / 'segmentation_eval.npz')
     classes = sim_classes()
-    for variant in VARIANTS:
+    for variant in options.variants:
         if _step(f'train {variant}', work / f'{variant}.tflite'):
             train_segmentation(SegmentationOptions(
                 sources=(seg_train,), classes=classes, variant=variant, export=ExportOptions(work), input_size=CAMERA,
@@ -150,7 +156,7 @@ def make_models(options: MakeModelsOptions) -> int:
         if _step(f'export {variant} at {BENCHMARK_SIZE}', work / f'{sized}.tflite'):
             export_segmentation(SegmentationExportOptions(work / f'{variant}.keras', seg_train, ExportOptions(work),
                                                           BENCHMARK_SIZE, sized))
-    segmentation = evaluate_segmentation(work, seg_eval)
+    segmentation = evaluate_segmentation(work, seg_eval, options.variants)
     embedder = Embedder.open(work / 'embedding.tflite', 'tflite')
     scores = score_heads(evaluation[0], embedder, [work / 'head.npz'], progress=True)
     write_head_report(work / 'obstacle_report', scores.labels, ground_truth=scores.ground_truth,
@@ -159,10 +165,10 @@ def make_models(options: MakeModelsOptions) -> int:
     return 0
 
 
-def evaluate_segmentation(work: Path, data: Path) -> dict[str, Any]:
-    """FCN-32s/16s/8s side by side on the evaluation worlds, with the free-space scan; report in ``work``."""
+def evaluate_segmentation(work: Path, data: Path, variants: tuple[str, ...]) -> dict[str, Any]:
+    """The FCN variants side by side on the evaluation worlds, with the free-space scan; report in ``work``."""
     images, truth = load_data(data)
-    options = SegEvaluationOptions(models=[work / f'{v}.tflite' for v in VARIANTS], backend='tflite',
+    options = SegEvaluationOptions(models=[work / f'{v}.tflite' for v in variants], backend='tflite',
                                    camera_config=robot_config(),
                                    title=f'FCN variants on evaluation worlds {", ".join(map(str, EVAL_SEEDS))}')
     document = evaluate_models(options, images, truth, data)

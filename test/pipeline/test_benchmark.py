@@ -20,12 +20,12 @@ from selfsup_perception.pipeline.benchmark import (
     LEGACY_SEEDS,
     BenchmarkOptions,
     columns,
-    simulated_dataset,
     summarize,
     traversable_confusion,
     world_jobs,
 )
 from selfsup_perception.pipeline.heads import train_on_dataset
+from selfsup_perception.pipeline.worlds import simulated_dataset
 from selfsup_perception.reports.benchmark import report_markdown
 from selfsup_perception.testing.datasets import write_dataset
 
