@@ -16,9 +16,8 @@ import io
 import math
 import os
 import time
-import zipfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,8 @@ from selfsup_perception.core.modelcard import (
     verify,
     write_card,
 )
+from selfsup_perception.core.npzfile import read_npz
+from selfsup_perception.core.optim import AdamW
 
 MAX_HEAD_VALUES = 1 << 24  # weights a head may have (16.8 M: 64 MB as float32); heads have ~10^5-10^6
 Layers = tuple[tuple[np.ndarray, np.ndarray], ...]  # (W, b) per layer
@@ -229,7 +230,7 @@ class Head:
         if e < 1 or values > MAX_HEAD_VALUES:
             raise HeadLoadError(f'{path}: its card describes a head of {values} weights (embedding size {e}); '
                                 f'a head has 1 to {MAX_HEAD_VALUES}')
-        arrays = _read_npz(path, expected)
+        arrays = read_npz(path, expected, HeadLoadError)
         if (
             not all(np.isfinite(a).all() for a in arrays.values())
             or not (arrays['scale'] > 0).all()
@@ -250,36 +251,6 @@ class Head:
         if embedder is not None:
             _check_embedder(path, head, embedder)
         return head
-
-
-def _read_npz(path: Path, expected: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """The arrays of a head .npz, once every array header says the name, shape and float dtype ``expected``.
-
-    The headers are read first (numpy's own parser, a few hundred bytes each), so an archive of a few MB
-    that would expand to GBs, or holds arrays of other shapes or object dtype, is refused before loading.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            headers = {}
-            for info in archive.infolist():
-                with archive.open(info) as member:
-                    version = np.lib.format.read_magic(member)
-                    if version not in ((1, 0), (2, 0)):
-                        raise ValueError(f'{info.filename}: .npy format version {version}')
-                    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                        np.lib.format.read_array_header_2_0
-                    shape, _, dtype = read_header(member)
-                headers[info.filename.removesuffix('.npy')] = (shape, dtype)
-            shapes = {name: shape for name, (shape, _) in headers.items()}
-            if shapes != expected:
-                raise HeadLoadError(f'{path}: arrays {shapes} do not match its card, which needs {expected}')
-            if not all(dtype.kind == 'f' and dtype.itemsize in (4, 8) for _, dtype in headers.values()):
-                raise HeadLoadError(f'{path}: weights must be float32 or float64 arrays, got '
-                                    f'{ {name: str(dtype) for name, (_, dtype) in headers.items()} }')
-        with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise HeadLoadError(f'{path}: not a readable .npz head (corrupt or truncated): {exc}') from exc
 
 
 def _check_embedder(path: Path, head: Head, embedder: ModelCard) -> None:
@@ -371,8 +342,8 @@ def train_head(
         mean, scale = start.mean, start.scale
         layers = tuple((w.copy(), b.copy()) for w, b in start.layers)
     inputs = _Inputs(x, mean, scale)
-    optimiser = _Adam(layers, options if start is None else replace(options,
-                                                                     learning_rate=options.fine_tune_learning_rate))
+    optimiser = AdamW(layers, options.learning_rate if start is None else options.fine_tune_learning_rate,
+                      options.weight_decay)
     consistency = _Consistency(pairs, len(x), options, len(sensors), layers) if len(pairs) else None
     if consistency is not None:  # unlabelled frames take part through their pairs
         train = np.union1d(train, consistency.frames)
@@ -619,33 +590,3 @@ class _Consistency:
         delta[has[:, None], far_cols] += self.weight * (_sigmoid(far) - target) / np.float32(target.size)
         kl = (np.logaddexp(0, far) - target * far) - (np.logaddexp(0, near) - target * near)
         return loss, float(kl.mean()), _backward(layers, activations, delta)
-
-
-class _Adam:
-    """Adam with decoupled weight decay (AdamW) on the weight matrices, not the biases."""
-
-    def __init__(self, layers: Layers, options: HeadOptions) -> None:
-        self.options = options
-        self.t = 0
-        self.m = [tuple(np.zeros_like(p) for p in layer) for layer in layers]
-        self.v = [tuple(np.zeros_like(p) for p in layer) for layer in layers]
-
-    def step(self, layers: Layers, grads: list[tuple[np.ndarray, np.ndarray]]) -> Layers:
-        """New parameters (fresh arrays, so a kept 'best' copy is never modified)."""
-        beta1, beta2, eps = 0.9, 0.999, 1e-8
-        lr, decay = self.options.learning_rate, self.options.weight_decay
-        self.t += 1
-        correction = math.sqrt(1 - beta2**self.t) / (1 - beta1**self.t)
-        new_layers = []
-        for i, (layer, grad) in enumerate(zip(layers, grads, strict=True)):
-            m = tuple(beta1 * mi + (1 - beta1) * g for mi, g in zip(self.m[i], grad, strict=True))
-            v = tuple(beta2 * vi + (1 - beta2) * g * g for vi, g in zip(self.v[i], grad, strict=True))
-            self.m[i], self.v[i] = m, v
-            w, b = (
-                p - np.float32(lr * correction) * mi / (np.sqrt(vi) + eps)
-                for p, mi, vi in zip(layer, m, v, strict=True)
-            )
-            new_layers.append(
-                ((w - np.float32(lr * decay) * layer[0]).astype(np.float32), b.astype(np.float32))
-            )
-        return tuple(new_layers)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-CARD_KINDS = ('embedding', 'segmentation', 'obstacles', 'head')
+CARD_KINDS = ('embedding', 'segmentation', 'obstacles', 'head', 'seg_backbone', 'seg_head')
 EDGETPU_SUFFIX = '_edgetpu.tflite'
 MAX_CARD_BYTES = 1 << 20  # a card is a few kB; a larger file is not read
 

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from selfsup_perception.core.seghead import bilinear_taps
 from selfsup_perception.modelbuild.backbone import build_backbone, stride_features
 
 VARIANTS = {'fcn32s': 32, 'fcn16s': 16, 'fcn8s': 8}
@@ -26,10 +27,8 @@ IGNORE_INDEX = 255
 def bilinear_kernel(factor: int, channels: int) -> np.ndarray:
     """Conv2DTranspose kernel (k, k, channels, channels), k = 2f - f % 2, that upsamples each channel
     by ``factor`` with bilinear interpolation (half-pixel centres, like resize without align_corners)."""
-    size = 2 * factor - factor % 2
-    center = factor - 1 if size % 2 == 1 else factor - 0.5
-    taps = 1.0 - np.abs(np.arange(size) - center) / factor
-    kernel = np.zeros((size, size, channels, channels), np.float32)
+    taps = bilinear_taps(factor)
+    kernel = np.zeros((len(taps), len(taps), channels, channels), np.float32)
     kernel[:, :, np.arange(channels), np.arange(channels)] = np.outer(taps, taps)[:, :, None]
     return kernel
 
