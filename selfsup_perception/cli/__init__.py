@@ -25,6 +25,8 @@ VERBS: dict[str, tuple[str, str]] = {
     'pretrain': ('selfsup_perception.modelbuild.pretrain', 'train + export the embedding extractor (needs [build])'),
     'train-seg': ('selfsup_perception.modelbuild.segtrain:train', 'train an FCN-32s/16s/8s (needs [build])'),
     'export-seg': ('selfsup_perception.modelbuild.segtrain:export', 'export a trained FCN (needs [build])'),
+    'split-seg': ('split_seg', 'split a trained FCN into an int8 backbone + numpy head (needs [build])'),
+    'train-seg-head': ('train_seg_head', 'fine-tune a split FCN\'s head on a dataset\'s pixel self-labels'),
     'check-model': ('selfsup_perception.modelbuild.ops', 'list a .tflite\'s ops; fail on non-Edge-TPU ones'),
     'make-models': ('make_models', 'rebuild the shipped models from simulated worlds (make models)'),
     'report': ('report', 'compare metrics.json files of earlier evaluations'),

@@ -23,7 +23,10 @@ from selfsup_perception.reports.segmentation import number, write_report
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--models', nargs='+', required=True, type=Path, metavar='MODEL',
-                        help='segmentation models (.tflite, .onnx or _edgetpu.tflite, card beside each)')
+                        help='segmentation models (.tflite, .onnx or _edgetpu.tflite, card beside each), or '
+                             'segmentation heads (.npz) of a split FCN, each run on --backbone')
+    parser.add_argument('--backbone', type=Path, default=None,
+                        help='the split FCN backbone (e.g. models/fcn8s_backbone.tflite) the .npz heads run on')
     parser.add_argument('--data', required=True, type=Path,
                         help='held-out data: .npz with images (N, H, W, 3) uint8 and segmentation (N, H, W) '
                              'class ids (selfsup dataset export), or a dataset file with simulator ground truth')
@@ -42,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate every model and write the report; 0 on success, 2 when data or models are unusable."""
-    options = SegEvaluationOptions(models=args.models, backend=args.backend, threads=args.threads, device=args.device,
-                                   classes=args.classes, title=args.title, camera_config=args.camera_config)
+    options = SegEvaluationOptions(models=args.models, backend=args.backend, backbone=args.backbone,
+                                   threads=args.threads, device=args.device, classes=args.classes, title=args.title,
+                                   camera_config=args.camera_config)
     try:
         images, truth = load_data(args.data)
         document = evaluate_models(options, images, truth, args.data)

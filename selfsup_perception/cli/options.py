@@ -21,3 +21,14 @@ def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
 
 def open_embedder(args: argparse.Namespace) -> Embedder:
     return Embedder.open(args.embedding, args.backend, threads=args.threads, device=args.device)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse reports anything else as a one-line usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{value} must be >= 1')
+    return value

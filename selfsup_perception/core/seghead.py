@@ -92,7 +92,8 @@ def transposed_conv_adjoint(grad: np.ndarray, kernel: np.ndarray, stride: int, s
 @dataclass
 class SegHead:
     """Score layers ``scores[stride] = (W (C, K), b (K,))`` and learned 2x upsamplings ``upsample[stride] =
-    kernel (k, k, K, K)`` to that stride (16, 8), for ``classes`` (names, the full model's order)."""
+    kernel (k, k, K, K)`` to that stride (16, 8), for ``classes`` (names, the full model's order).
+    ``backbone_sha256`` is the digest of the backbone's weights (its card's ``weights_sha256``) or of its file."""
 
     variant: str
     classes: tuple[str, ...]
@@ -127,7 +128,8 @@ class SegHead:
             raise SegHeadLoadError(f'{where}: takes feature channels {wanted} by stride, backbone gives {got}')
         if card.classes and tuple(card.classes) != self.classes:
             raise SegHeadLoadError(f'{where}: classes {self.classes} differ from the backbone\'s {card.classes}')
-        if self.backbone_sha256 and self.backbone_sha256 not in card.sha256.values():
+        known = {card.extra.get('weights_sha256'), *card.sha256.values()}  # weights: the same at every input size
+        if self.backbone_sha256 and self.backbone_sha256 not in known:
             raise SegHeadLoadError(f'{where}: trained on backbone sha256 {self.backbone_sha256[:12]}..., not on '
                                    'this one; retrain it (selfsup train-seg-head)')
         return shapes

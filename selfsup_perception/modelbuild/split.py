@@ -12,6 +12,7 @@ upsamplings, so backbone + head compute what the whole FCN computes; the split's
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +84,7 @@ def split_fcn(options: SplitOptions) -> SplitResult:
     fcn = build_fcn(params['variant'], params['num_classes'], tuple(size), params['alpha'])
     fcn.set_weights(trained.get_weights())
     backbone, head, shapes = split_model(fcn, params['variant'], tuple(card.classes))
+    head.backbone_sha256 = weights_sha256(backbone)
     name = options.name or f'{params["variant"]}_backbone'
     images = load_images(options.calibration_data, tuple(size), options.export.calibration)
     exported = ModelCard(
@@ -91,13 +93,13 @@ def split_fcn(options: SplitOptions) -> SplitResult:
         extra={**{k: card.extra[k] for k in ('architecture_params', 'class_colors', 'ignore_index', 'traversable')
                   if k in card.extra},
                'feature_shapes': {str(s): list(v) for s, v in shapes.items()},
+               'weights_sha256': head.backbone_sha256,
                'output': 'feature maps at strides ' + ', '.join(map(str, shapes)) + ', each flattened (h, w, c), '
-                         'concatenated: (N, total); the head is ' + f'{name}_head.npz'})
+                         'concatenated: (N, total); the head is ' + f'{params["variant"]}_head.npz'})
     paths = export_as_asked(backbone, options.export, name, exported, images, 'features', 'split-seg')
     written = verify(next(iter(paths.values())))
     assert written is not None  # export_as_asked wrote it
-    head.backbone_sha256 = written.sha256.get('tflite') or next(iter(written.sha256.values()))
-    head_path = options.export.out / f'{name}_head.npz'
+    head_path = options.export.out / f'{params["variant"]}_head.npz'  # one head fits the backbone at any size
     agreement = _agreement(fcn, backbone, head, shapes, images[: min(16, len(images))], paths.get('int8'))
     head.save(head_path, made_by={'trainer': 'selfsup split-seg (the trained FCN\'s own score layers)',
                                   'checkpoint': options.checkpoint.name}, metrics=agreement)
@@ -105,6 +107,14 @@ def split_fcn(options: SplitOptions) -> SplitResult:
     write_card(next(iter(paths.values())), final)  # the files are unchanged: only the card learns the agreement
     print(f'split-seg: wrote head {head_path}; arg-max agreement with the whole FCN {agreement}')
     return SplitResult(paths, final, head_path, head)
+
+
+def weights_sha256(model: keras.Model) -> str:
+    """Digest of a model's weights: the same for its exports at every input size (a head's backbone id)."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight, np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def _agreement(fcn: keras.Model, backbone: keras.Model, head: SegHead, shapes: dict, images: np.ndarray,

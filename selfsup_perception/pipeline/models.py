@@ -29,6 +29,7 @@ from selfsup_perception.modelbuild.segtrain import (
     export_segmentation,
     train_segmentation,
 )
+from selfsup_perception.modelbuild.split import SplitOptions, split_fcn
 from selfsup_perception.modelbuild.training import ExportOptions, TrainingOptions
 from selfsup_perception.pipeline.heads import score_heads
 from selfsup_perception.pipeline.segmentation import SegEvaluationOptions, evaluate_models, load_data
@@ -156,6 +157,11 @@ def make_models(options: MakeModelsOptions) -> int:
         if _step(f'export {variant} at {BENCHMARK_SIZE}', work / f'{sized}.tflite'):
             export_segmentation(SegmentationExportOptions(work / f'{variant}.keras', seg_train, ExportOptions(work),
                                                           BENCHMARK_SIZE, sized))
+    for size, name in ((CAMERA, 'fcn8s_backbone'), (BENCHMARK_SIZE, f'fcn8s_backbone_{BENCHMARK_SIZE[0]}x'
+                                                                      f'{BENCHMARK_SIZE[1]}')):
+        if _step(f'split fcn8s at {size} (int8 backbone + numpy head)', work / f'{name}.tflite'):
+            split_fcn(SplitOptions(work / 'fcn8s.keras', seg_train, ExportOptions(work, formats=('int8', 'onnx')),
+                                   size, name))
     segmentation = evaluate_segmentation(work, seg_eval, options.variants)
     embedder = Embedder.open(work / 'embedding.tflite', 'tflite')
     scores = score_heads(evaluation[0], embedder, [work / 'head.npz'], progress=True)
@@ -168,7 +174,8 @@ def make_models(options: MakeModelsOptions) -> int:
 def evaluate_segmentation(work: Path, data: Path, variants: tuple[str, ...]) -> dict[str, Any]:
     """The FCN variants side by side on the evaluation worlds, with the free-space scan; report in ``work``."""
     images, truth = load_data(data)
-    options = SegEvaluationOptions(models=[work / f'{v}.tflite' for v in variants], backend='tflite',
+    options = SegEvaluationOptions(models=[*(work / f'{v}.tflite' for v in variants), work / 'fcn8s_head.npz'],
+                                   backbone=work / 'fcn8s_backbone.tflite', backend='tflite',
                                    camera_config=robot_config(),
                                    title=f'FCN variants on evaluation worlds {", ".join(map(str, EVAL_SEEDS))}')
     document = evaluate_models(options, images, truth, data)
@@ -181,7 +188,9 @@ def ship(work: Path, out: Path, segmentation: dict[str, Any], obstacles_truth: d
     out.mkdir(parents=True, exist_ok=True)
     names = ['embedding.tflite', 'embedding.onnx', 'embedding.json', 'head.npz', 'head.json',
              'fcn8s.tflite', 'fcn8s.onnx', 'fcn8s.json', 'fcn8s_240x320.tflite', 'fcn8s_240x320.onnx',
-             'fcn8s_240x320.json']
+             'fcn8s_240x320.json', 'fcn8s_backbone.tflite', 'fcn8s_backbone.onnx', 'fcn8s_backbone.json',
+             'fcn8s_head.npz', 'fcn8s_head.json', 'fcn8s_backbone_240x320.tflite',
+             'fcn8s_backbone_240x320.onnx', 'fcn8s_backbone_240x320.json']
     for name in names:
         shutil.copy(work / name, out / name)
     gt = next(iter(obstacles_truth.values()), None)
@@ -197,6 +206,10 @@ def ship(work: Path, out: Path, segmentation: dict[str, Any], obstacles_truth: d
         '| `embedding.tflite` / `.onnx` | MobileNetV2 (alpha 0.35) + spatial pyramid pooling; int8 / float ONNX |',
         '| `head.npz` | the obstacle head (numpy, logistic) over distance x sensor, for that embedding |',
         '| `fcn8s.tflite` / `.onnx` | FCN-8s segmentation (floor / obstacle / wall), int8 / float ONNX |',
+        '| `fcn8s_backbone.tflite` / `.onnx` (+ `_240x320`) | the same FCN-8s split: its MobileNetV2 backbone, '
+        'outputting the stride-8/16/32 skip features (int8, Edge-TPU-mappable) |',
+        '| `fcn8s_head.npz` | the split FCN-8s\'s numpy head (score layers + upsampling): the robot '
+        'retrains it on its pixel self-labels; fits both backbone sizes |',
         '',
         '## Segmentation on the evaluation worlds',
         '',

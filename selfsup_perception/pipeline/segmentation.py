@@ -23,6 +23,7 @@ from selfsup_perception.core.config import ConfigError, ros_parameters
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.modelcard import model_base
 from selfsup_perception.core.resources import sim_classes
+from selfsup_perception.core.seghead import SegHead
 from selfsup_perception.core.segmentation import (
     IGNORE_INDEX,
     CameraMount,
@@ -47,10 +48,12 @@ class EvaluationError(ValueError):
 class SegEvaluationOptions:
     """What to score and how: models (any of their formats), the inference backend for all of them, an
     optional class list (default: the first model card's), a report title and, for the free-space scan,
-    a params YAML with the camera mounting (e.g. config/robot.yaml)."""
+    a params YAML with the camera mounting (e.g. config/robot.yaml). A model ending in ``.npz`` is a
+    segmentation head: it is scored on ``backbone`` (shipped and robot-adapted heads side by side)."""
 
     models: Sequence[Path]
     backend: str = 'auto'
+    backbone: Path | None = None  # the split FCN's backbone that every head (.npz) among ``models`` runs on
     threads: int = 1
     device: str | None = None
     classes: Path | None = None
@@ -91,7 +94,15 @@ def evaluate_models(options: SegEvaluationOptions, images: np.ndarray, truth: np
     names, ignore_index = (list(classes.names), classes.ignore_index) if classes else (None, IGNORE_INDEX)
     results: dict[str, Any] = {}
     for path in options.models:
-        backend = create_backend(options.backend, path, threads=options.threads, device=options.device)
+        head = None
+        if path.suffix == '.npz':
+            if options.backbone is None:
+                raise EvaluationError(f'{path} is a segmentation head: give the backbone it runs on (--backbone)')
+            backend = create_backend(options.backend, options.backbone, threads=options.threads,
+                                     device=options.device)
+            head = SegHead.load(path, backbone=backend.card)
+        else:
+            backend = create_backend(options.backend, path, threads=options.threads, device=options.device)
         card = getattr(backend, 'card', None)
         card_names = list(card.classes) if card is not None and card.classes else None
         if names is None:
@@ -101,9 +112,11 @@ def evaluate_models(options: SegEvaluationOptions, images: np.ndarray, truth: np
             raise EvaluationError(f'{path}: its card names the classes {card_names}, an earlier model {names}; '
                                   'pass --classes to compare them anyway')
         name = _unique(model_base(path).name, results)
-        results[name] = evaluate_model(backend, images, truth, names, ignore_index, scanner(options, truth, names))
+        results[name] = evaluate_model(backend, images, truth, names, ignore_index, scanner(options, truth, names),
+                                       head)
         results[name].update({
             'model': str(path),
+            'backbone': None if head is None else str(options.backbone),
             'backend': backend.name,
             'threads': options.threads,
             'input_size': list(backend.input_shape[:2]),
@@ -142,14 +155,14 @@ def scanner(options: SegEvaluationOptions, truth: np.ndarray, names: list[str] |
 
 def evaluate_model(
     backend: Any, images: np.ndarray, truth: np.ndarray, names: list[str] | None, ignore_index: int,
-    free_space: FreeSpaceScanner | None = None,
+    free_space: FreeSpaceScanner | None = None, head: SegHead | None = None,
 ) -> dict[str, Any]:
     """Scores (``segmentation_scores``), ``ms_per_frame`` and, with a scanner, the free-space scan's
     agreement with the scan of the true masks, for one loaded backend on every frame (run as the
-    segmenter node runs it: ``SegmentationRunner``)."""
+    segmenter node runs it: ``SegmentationRunner``; with ``head``, ``backend`` is its backbone)."""
     size = truth.shape[1:3]
     try:
-        runner = SegmentationRunner(backend)
+        runner = SegmentationRunner(backend, head=head)
     except ValueError as exc:
         raise EvaluationError(str(exc)) from exc
     count = runner.classes
