@@ -13,7 +13,7 @@ from pathlib import Path
 from selfsup_perception.cli.options import positive_int
 from selfsup_perception.core.seghead_training import SegHeadOptions
 from selfsup_perception.inference import BACKEND_NAMES
-from selfsup_perception.pipeline.seg_heads import MAX_FRAMES, fit_seg_head, open_split_model, save_fit
+from selfsup_perception.pipeline.seg_heads import MAX_FRAMES, fit_on_dataset, open_split_model, save_fit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     options = SegHeadOptions(learning_rate=args.learning_rate, weight_decay=args.weight_decay,
                              max_epochs=args.epochs, seed=args.seed)
     runner = open_split_model(args.backbone, args.head, args.backend)
-    fit = fit_seg_head(args.dataset, runner, options, max_frames=args.max_frames, progress=True)
+    fit = fit_on_dataset(args.dataset, runner, options, max_frames=args.max_frames, progress=True)
     summary = fit.history.summary()
     print(f'train-seg-head: {fit.frames} frames ({summary["n_train"]} train, {summary["n_val"]} validation), '
           f'labelled pixels {summary["labelled_pixels"]}; validation loss {summary["start_val_loss"]:.4f} -> '

@@ -129,7 +129,7 @@ def train_seg_head(data: SelfLabelledFeatures, start: SegHead, traversable: tupl
     clock = time.perf_counter()
     allowed = label_sets(start, traversable)
     labelled = (data.labels == FLOOR) | (data.labels == OBSTACLE)
-    frames = np.flatnonzero(labelled.reshape(len(labelled), -1).any(axis=1))
+    frames = np.flatnonzero(labelled.any(axis=(1, 2)))
     if len(frames) < 2:
         raise ValueError(f'need at least 2 frames with pixel self-labels, got {len(frames)}')
     train_rows, val_rows = time_blocked_split(data.stamps[frames], options.validation_fraction,

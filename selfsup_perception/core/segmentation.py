@@ -378,3 +378,31 @@ def segmentation_scores(confusion: np.ndarray, names: Sequence[str] | None = Non
         'iou': [None if math.isnan(v) else float(v) for v in iou],
         'confusion': confusion.tolist(),
     }
+
+
+class ScannerCache:
+    """The free-space scanner for an image and mask size, with camera_info's K (scaled to the image) when there
+    is one, else ``hfov``'s; rebuilt only when a size or the camera_info object changes (the segmenter's)."""
+
+    def __init__(self, hfov: float, mount: CameraMount, traversable: np.ndarray, beams: int = 0,
+                 range_max: float = 10.0) -> None:
+        self.hfov, self.mount, self.traversable, self.beams, self.range_max = hfov, mount, traversable, beams, range_max
+        self._scanner: FreeSpaceScanner | None = None
+        self._key: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._info: tuple[np.ndarray, int, int] | None = None
+
+    def get(self, image_size: tuple[int, int], grid_size: tuple[int, int],
+            info: tuple[np.ndarray, int, int] | None) -> FreeSpaceScanner:
+        """``info`` is (K, width, height) of the last camera_info, or None."""
+        key = (image_size, grid_size)
+        if self._scanner is None or key != self._key or info is not self._info:
+            if info is None:
+                k = intrinsics_from_hfov(image_size[1], image_size[0], self.hfov)
+            else:
+                k, width, height = info
+                if width > 0 and height > 0 and (height, width) != image_size:
+                    k = scale_intrinsics(k, (height, width), image_size)
+            self._scanner = FreeSpaceScanner(scale_intrinsics(k, image_size, grid_size), grid_size, self.mount,
+                                             self.traversable, self.beams, self.range_max)
+            self._key, self._info = key, info
+        return self._scanner

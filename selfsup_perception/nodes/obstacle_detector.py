@@ -20,17 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, LaserScan
-from std_msgs.msg import Float32MultiArray, Header, MultiArrayDimension, MultiArrayLayout, String
+from std_msgs.msg import Float32MultiArray, Header, MultiArrayDimension, MultiArrayLayout
 
-from selfsup_perception.core.head import Head, HeadLoadError
+from selfsup_perception.core.head import Head
 from selfsup_perception.core.images import rgb_to_raw
 from selfsup_perception.core.obstacles import draw_overlay, nearest_obstacles, scan_layout
 from selfsup_perception.nodes.camera import FrameWorker, Timings, camera_image, declare_camera, subscribe_camera
-from selfsup_perception.nodes.common import MODEL_QOS, Diagnostics, run_node
+from selfsup_perception.nodes.common import Diagnostics, run_node
+from selfsup_perception.nodes.headswap import HeadSwap
 from selfsup_perception.nodes.parameters import ParameterError, declare, declare_embedder, declare_labeling_parameters
 from selfsup_perception.pipeline.heads import load_head
 
@@ -83,8 +82,7 @@ class ObstacleDetectorNode(Node):
             MultiArrayDimension(label='distance', size=k, stride=k * s),
             MultiArrayDimension(label='sensor', size=s, stride=s)], data_offset=0)
         self._worker = FrameWorker(self, self.diagnostics, self.process, 'frames_dropped')
-        self.add_on_set_parameters_callback(self._on_parameters)
-        self.create_subscription(String, model_topic, self.diagnostics.guarded(self._on_model), MODEL_QOS)
+        HeadSwap(self, self.diagnostics, self._load, self._use, model_topic)
         subscribe_camera(self, self.camera, self._worker.put)
         self.get_logger().info(f'detecting obstacles in {self.camera.topic} ({self.camera.transport}) with '
                                f'{self.embedder.description}, head {head_path or "(waiting for one)"}')
@@ -93,28 +91,8 @@ class ObstacleDetectorNode(Node):
     def _load(self, path: str) -> Head:
         return load_head(Path(path).expanduser(), self.embedder, self.config.distances, self.config.sensor_names)
 
-    def _on_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        for parameter in parameters:
-            if parameter.name != 'head_path':
-                continue
-            try:
-                if not parameter.value:
-                    raise HeadLoadError('head_path: empty; give the path of a head (.npz)')
-                head = self._load(parameter.value)
-            except Exception as exc:  # any failure (OSError, a bad card, ...) refuses the head, never the node
-                reason = str(exc) if isinstance(exc, HeadLoadError) else f'cannot load head: {exc!r}'
-                self.diagnostics.count('heads_refused')
-                self.get_logger().error(f'head refused, keeping {self.diagnostics.values["head"]}: {reason}')
-                return SetParametersResult(successful=False, reason=reason)
-            self.head = head
-            self.diagnostics.count('head_loads')
-            self.diagnostics.values['head'] = parameter.value
-            self.get_logger().info(f'head loaded: {parameter.value}')
-        return SetParametersResult(successful=True)
-
-    def _on_model(self, msg: String) -> None:
-        """A head announced by the trainer: load it through ``head_path`` (refusals are logged there)."""
-        self.set_parameters([Parameter('head_path', Parameter.Type.STRING, msg.data)])
+    def _use(self, head: Head) -> None:
+        self.head = head
 
     # -- frames -------------------------------------------------------------------------------------
     def process(self, msg: Any) -> bool:

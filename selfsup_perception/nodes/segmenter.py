@@ -3,7 +3,9 @@
 A thin shell around ``core.segmentation``: a worker thread runs the model on the newest camera frame
 (a one-slot mailbox: a frame still waiting when the next arrives is dropped and counted), publishes the
 class mask, the colour mask and overlay (only while someone subscribes) and a LaserScan of the nearest
-non-traversable pixel per bearing for a Nav2 costmap, all stamped like the camera frame.
+non-traversable pixel per bearing for a Nav2 costmap, all stamped like the camera frame. A split FCN
+(``model_path`` a backbone, ``head_path`` its numpy head) takes new heads from the trainer (``head_topic``)
+or ``ros2 param set`` while it runs (``nodes.headswap``: a head that does not fit is refused, the old one kept).
 """
 
 from __future__ import annotations
@@ -18,28 +20,30 @@ from sensor_msgs.msg import CameraInfo, Image, LaserScan
 
 from selfsup_perception.core.images import rgb_to_raw
 from selfsup_perception.core.resources import sim_classes
+from selfsup_perception.core.seghead import SegHead
 from selfsup_perception.core.segmentation import (
     CameraMount,
     ClassList,
     ClassListError,
     FreeSpaceScanner,
+    ScannerCache,
     check_intrinsics,
     colorize,
-    intrinsics_from_hfov,
     load_classes,
     overlay,
     resize_mask,
-    scale_intrinsics,
 )
 from selfsup_perception.inference import create_backend
 from selfsup_perception.inference.segmentation import SegmentationRunner
 from selfsup_perception.nodes.camera import FrameWorker, Timings, camera_image, declare_camera, subscribe_camera
 from selfsup_perception.nodes.common import SENSOR_QOS, Diagnostics, run_node
+from selfsup_perception.nodes.headswap import COUNTERS as HEAD_COUNTERS
+from selfsup_perception.nodes.headswap import HeadSwap
 from selfsup_perception.nodes.parameters import ParameterError, declare, declare_backend
 
 OUTPUT_QOS = 2  # keep-last depth of the outputs: a late reader wants the newest mask, not a backlog
 TIMING_WINDOW = 50  # frames in the median inference/processing time on /diagnostics
-COUNTERS = ('frames_in', 'frames_out', 'dropped_frames', 'bad_images', 'bad_camera_info',
+COUNTERS = ('frames_in', 'frames_out', 'dropped_frames', 'bad_images', 'bad_camera_info', *HEAD_COUNTERS,
             'processing_errors', 'callback_errors', 'problems')
 
 
@@ -51,9 +55,14 @@ class SegmenterNode(Node):
         self.camera = declare_camera(self)
         info_topic = declare(self, 'camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic')
         backend, threads, device = declare_backend(self, "Edge TPU device: '' (first), usb, pci, usb:N, pci:N")
-        model_path = declare(self, 'model_path', '', 'segmentation model (.tflite/.onnx, model card beside it)')
+        model_path = declare(self, 'model_path', '', 'segmentation model or split-FCN backbone (.tflite/.onnx, '
+                             'card beside it)')
         if not model_path:
             raise ParameterError('model_path: required (a segmentation .tflite or .onnx with its card)')
+        head_path = declare(self, 'head_path', '', 'segmentation head (.npz) of a split-FCN backbone; set it at run '
+                            'time to swap heads', read_only=False)
+        head_topic = declare(self, 'head_topic', '/trainer/seg_head', 'std_msgs/String topic announcing heads',
+                             valid=bool, must='a topic name')
         classes_file = declare(self, 'classes_file', str(sim_classes()), 'class list YAML (names, colours, '
                                'traversable)')
         self.mask_resolution = declare(self, 'mask_resolution', 'input', 'class/colour mask size: input (the '
@@ -84,17 +93,19 @@ class SegmenterNode(Node):
         if not any(self.classes.traversable):
             raise ParameterError(f'classes_file: {classes_file} marks no class traversable: the free-space '
                                  'scan needs the floor')
-        self.runner = self._load_model(backend, model_path, threads, device)
+        self.runner = self._load_model(backend, model_path, threads, device, head_path)
         self.diagnostics = Diagnostics(self, 'segmenter')
         self.diagnostics.set_counters(dict.fromkeys(COUNTERS, 0))  # the worker thread never adds keys
+        if self.runner.head is not None:
+            HeadSwap(self, self.diagnostics, self._load_head, self.runner.swap_head, head_topic)
         self.diagnostics.values.update({'backend': self.runner.backend.name, 'model': str(model_path),
+                                        'head': head_path or '(whole model)',
                                         'intrinsics': f'camera_hfov {self.hfov:.3f} rad (no camera_info yet)'})
         self.timings = Timings(self.diagnostics, TIMING_WINDOW)
         self.last_inference_s = 0.0
         self._camera_info: tuple[np.ndarray, int, int] | None = None
-        self._scanner: FreeSpaceScanner | None = None
-        self._scanner_key: tuple[tuple[int, int], tuple[int, int]] | None = None
-        self._scanner_info: tuple[np.ndarray, int, int] | None = None
+        self._scanners = ScannerCache(self.hfov, self.mount, self.classes.traversable_table, self.scan_beams,
+                                      self.range_max)
         self.class_mask_pub = self.create_publisher(Image, '~/class_mask', OUTPUT_QOS)
         self.color_mask_pub = self.create_publisher(Image, '~/color_mask', OUTPUT_QOS)
         self.overlay_pub = self.create_publisher(Image, '~/overlay', OUTPUT_QOS)
@@ -107,19 +118,24 @@ class SegmenterNode(Node):
             f'{self.runner.backend.name}: {", ".join(self.classes.names)}; masks at {self.mask_resolution} resolution'
         )
 
-    def _load_model(self, backend: str, model_path: str, threads: int, device: str | None) -> SegmentationRunner:
-        """The model, checked on one blank frame: one score per class of ``classes_file`` and pixel."""
+    def _load_model(self, backend: str, model_path: str, threads: int, device: str | None,
+                    head_path: str) -> SegmentationRunner:
+        """The model (and head), checked on one blank frame: one score per class of ``classes_file`` and pixel."""
         try:
             model = create_backend(backend, Path(model_path).expanduser(), threads=threads, device=device,
                                    logger=self.get_logger())
-            runner = SegmentationRunner(model, len(self.classes.names))
+            head = SegHead.load(Path(head_path).expanduser(), backbone=model.card) if head_path else None
+            runner = SegmentationRunner(model, len(self.classes.names), head)
         except Exception as exc:  # whatever stops the model from loading or running, the node must not start
-            raise ParameterError(f'model_path/backend: {exc}') from exc
+            raise ParameterError(f'model_path/head_path/backend: {exc}') from exc
         card_classes = model.card.classes if model.card is not None else None
         if card_classes and tuple(card_classes) != self.classes.names:
             self.get_logger().warning(f'the model card names the classes {list(card_classes)}, classes_file '
                                       f'{list(self.classes.names)}: using classes_file')
         return runner
+
+    def _load_head(self, path: str) -> SegHead:
+        return SegHead.load(Path(path).expanduser(), backbone=self.runner.backend.card)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
@@ -151,25 +167,10 @@ class SegmenterNode(Node):
         if self.overlay_pub.get_subscription_count():
             blended = overlay(rgb, mask, self.classes.palette, self.alpha)
             self.overlay_pub.publish(self._image(msg.header, blended, 'rgb8'))
-        self.scan_pub.publish(self._scan(msg.header, self._scanner_for(rgb.shape[:2], grid.shape), grid))
+        scanner = self._scanners.get(rgb.shape[:2], grid.shape, self._camera_info)
+        self.scan_pub.publish(self._scan(msg.header, scanner, grid))
         self.timings.record(self.last_inference_s, started)
         self.diagnostics.count('frames_out')
-
-    def _scanner_for(self, image_size: tuple[int, int], grid_size: tuple[int, int]) -> FreeSpaceScanner:
-        """The scanner of this image and grid size with camera_info's K (else ``camera_hfov``'s), cached."""
-        info = self._camera_info
-        key = (image_size, grid_size)
-        if self._scanner is None or key != self._scanner_key or info is not self._scanner_info:
-            if info is None:
-                k = intrinsics_from_hfov(image_size[1], image_size[0], self.hfov)
-            else:
-                k, width, height = info
-                if width > 0 and height > 0 and (height, width) != image_size:
-                    k = scale_intrinsics(k, (height, width), image_size)
-            self._scanner = FreeSpaceScanner(scale_intrinsics(k, image_size, grid_size), grid_size, self.mount,
-                                             self.classes.traversable_table, self.scan_beams, self.range_max)
-            self._scanner_key, self._scanner_info = key, info
-        return self._scanner
 
     def _image(self, header: Any, pixels: np.ndarray, encoding: str) -> Image:
         height, width, step, data = rgb_to_raw(pixels, encoding)

@@ -49,60 +49,96 @@ def open_split_model(backbone: Path, head: Path, backend: str = 'auto', threads:
     return SegmentationRunner(model, head=SegHead.load(head, backbone=model.card))
 
 
-def labelled_ids(dataset: Dataset, after_id: int = 0) -> np.ndarray:
-    """Ids of the frames that have at least one floor or obstacle pixel label."""
-    ids = []
+def labelled_ids(dataset: Dataset, after_id: int = 0) -> tuple[np.ndarray, int]:
+    """Ids (> ``after_id``) of the frames that have at least one floor or obstacle pixel label, and the last id
+    read (frames a writer adds meanwhile are read by the next call)."""
+    ids, last = [], after_id
     for batch in dataset.iter_batches(256, after_id=after_id, images=False, extras=False):
+        last = int(batch.ids[-1])
         if batch.pixel_labels is not None:
             known = (batch.pixel_labels == FLOOR) | (batch.pixel_labels == OBSTACLE)
             ids.append(batch.ids[known.reshape(len(known), -1).any(axis=1)])
-    return np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    return (np.concatenate(ids) if ids else np.zeros(0, np.int64)), last
 
 
-def self_labelled_features(dataset: Dataset, runner: SegmentationRunner, *, max_frames: int = MAX_FRAMES,
-                           after_id: int = 0, progress: bool = False) -> SelfLabelledFeatures:
-    """The backbone's uint8 features and the pixel self-labels (at its input size) of at most ``max_frames``
-    self-labelled frames with id > ``after_id``, evenly spaced."""
-    if runner.head is None:
-        raise ValueError('the runner is not a split model (backbone + head)')
-    ids = labelled_ids(dataset, after_id)
-    if len(ids) > max_frames:
-        ids = ids[np.linspace(0, len(ids) - 1, max_frames).round().astype(int)]
-    wanted = set(ids.tolist())
-    height, width = runner.grid
-    features, labels, stamps = [], [], []
-    with tqdm(total=len(ids), desc='backbone features', unit='frame', disable=not progress) as bar:
-        for batch in dataset.iter_batches(64, after_id=after_id, extras=False):
-            keep = np.array([i in wanted for i in batch.ids.tolist()], bool)
-            if not keep.any() or batch.images is None or batch.pixel_labels is None:
-                continue
-            flat = runner.features(batch.images[keep])
-            features.append(np.clip(np.round(flat / FEATURE_SCALE), 0, 255).astype(np.uint8))
-            labels.append(np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_NEAREST)
-                                    for m in batch.pixel_labels[keep]]))
-            stamps.append(batch.stamps[keep])
-            bar.update(int(keep.sum()))
-    if not features:
-        return SelfLabelledFeatures(np.zeros((0, 0), np.uint8), np.full((0, height, width), UNKNOWN, np.uint8),
-                                    np.zeros(0), runner.shapes, FEATURE_SCALE)
-    return SelfLabelledFeatures(np.concatenate(features), np.concatenate(labels), np.concatenate(stamps),
-                                runner.shapes, FEATURE_SCALE)
+class SelfLabelMemory:
+    """The backbone features and pixel self-labels of at most ``max_frames`` self-labelled frames of a growing
+    dataset, read incrementally: every ``stride``-th labelled frame is kept, and the stride doubles whenever
+    more than ``max_frames`` would be, so a kept frame stays kept (its features are computed once) and the
+    kept frames stay spread over the whole drive. Memory ~70 KB a frame at 160x120."""
+
+    def __init__(self, runner: SegmentationRunner, max_frames: int = MAX_FRAMES) -> None:
+        if runner.head is None:
+            raise ValueError('the runner is not a split model (backbone + head)')
+        if max_frames < 2:
+            raise ValueError(f'max_frames must be >= 2, got {max_frames}')
+        self.runner, self.max_frames = runner, max_frames
+        self.labelled = np.zeros(0, np.int64)  # ids of every self-labelled frame seen, in order
+        self.last_id, self.stride = 0, 1
+        self._kept: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}  # id -> (features, labels, stamp)
+
+    def update(self, dataset: Dataset, progress: bool = False) -> int:
+        """Read the frames new since the last update; returns how many kept frames had to be computed."""
+        new, self.last_id = labelled_ids(dataset, self.last_id)
+        self.labelled = np.concatenate([self.labelled, new])
+        while len(self.labelled) > self.max_frames * self.stride:
+            self.stride *= 2
+        chosen = self.labelled[:: self.stride]
+        keep = set(chosen.tolist())
+        self._kept = {i: v for i, v in self._kept.items() if i in keep}
+        missing = np.array(sorted(keep - set(self._kept)), np.int64)
+        if not len(missing):
+            return 0
+        wanted = set(missing.tolist())
+        height, width = self.runner.grid
+        with tqdm(total=len(missing), desc='backbone features', unit='frame', disable=not progress) as bar:
+            for batch in dataset.iter_batches(64, after_id=int(missing[0]) - 1, extras=False):
+                rows = np.array([i in wanted for i in batch.ids.tolist()], bool)
+                if batch.ids[0] > missing[-1]:
+                    break
+                if not rows.any() or batch.images is None or batch.pixel_labels is None:
+                    continue
+                flat = self.runner.features(batch.images[rows])
+                codes = np.clip(np.round(flat / FEATURE_SCALE), 0, 255).astype(np.uint8)
+                for j, (frame, stamp, labels) in enumerate(zip(batch.ids[rows], batch.stamps[rows],
+                                                               batch.pixel_labels[rows], strict=True)):
+                    resized = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+                    self._kept[int(frame)] = (codes[j], resized, float(stamp))
+                bar.update(int(rows.sum()))
+        return len(missing)
+
+    def data(self) -> SelfLabelledFeatures:
+        """The kept frames as training data, in id order."""
+        height, width = self.runner.grid
+        ids = sorted(self._kept)
+        if not ids:
+            return SelfLabelledFeatures(np.zeros((0, 0), np.uint8), np.full((0, height, width), UNKNOWN, np.uint8),
+                                        np.zeros(0), self.runner.shapes, FEATURE_SCALE)
+        features, labels, stamps = zip(*(self._kept[i] for i in ids), strict=True)
+        return SelfLabelledFeatures(np.stack(features), np.stack(labels), np.array(stamps), self.runner.shapes,
+                                    FEATURE_SCALE)
 
 
-def fit_seg_head(dataset: Path, runner: SegmentationRunner, options: SegHeadOptions | None = None, *,
-                 max_frames: int = MAX_FRAMES, progress: bool = False) -> SegHeadFit:
-    """Fine-tune the runner's head on the dataset's pixel self-labels (``ValueError`` if it has too few)."""
-    if runner.head is None or runner.backend.card is None:
-        raise ValueError('the runner is not a split model (backbone + head)')
-    traversable = tuple(bool(t) for t in runner.backend.card.extra.get('traversable', ()))
+def fit_seg_head(memory: SelfLabelMemory, start: SegHead, options: SegHeadOptions | None = None) -> SegHeadFit:
+    """Fine-tune ``start`` on the memory's frames (``ValueError`` if they are too few)."""
+    card = memory.runner.backend.card
+    traversable = tuple(bool(t) for t in (card.extra.get('traversable', ()) if card is not None else ()))
+    data = memory.data()
+    head, history = train_seg_head(data, start, traversable, options)
+    head.backbone_sha256 = start.backbone_sha256
+    return SegHeadFit(head, history, head is not start, len(data.features))
+
+
+def fit_on_dataset(dataset: Path, runner: SegmentationRunner, options: SegHeadOptions | None = None, *,
+                   max_frames: int = MAX_FRAMES, progress: bool = False) -> SegHeadFit:
+    """Fine-tune the runner's head on a whole dataset's pixel self-labels (``selfsup train-seg-head``)."""
+    assert runner.head is not None  # SelfLabelMemory refuses a runner without a head
+    memory = SelfLabelMemory(runner, max_frames)
     with Dataset(dataset) as data:
         if data.schema_version < 2:
             raise ValueError(f'{dataset}: has no pixel self-labels (dataset schema 1: relabel it with bag2dataset)')
-        features = self_labelled_features(data, runner, max_frames=max_frames, progress=progress)
-    start = runner.head
-    head, history = train_seg_head(features, start, traversable, options)
-    head.backbone_sha256 = start.backbone_sha256
-    return SegHeadFit(head, history, head is not start, len(features.features))
+        memory.update(data, progress)
+    return fit_seg_head(memory, runner.head, options)
 
 
 def save_fit(fit: SegHeadFit, out: Path, dataset: Path) -> None:
