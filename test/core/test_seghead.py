@@ -162,7 +162,8 @@ def test_no_epoch_better_keeps_the_start_head() -> None:
     labels[val] = OBSTACLE
     contradicting = SelfLabelledFeatures(data.features, labels, data.stamps, SHAPES)
     head, history = train_seg_head(contradicting, start, TRAVERSABLE, options)
-    assert history.best_epoch == -1 and head is start
+    assert history.best_epoch == -1
+    assert head is start
     assert history.val_loss[-1] > history.start_val_loss
 
 

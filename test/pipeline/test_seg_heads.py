@@ -39,7 +39,8 @@ def test_a_head_fine_tuned_on_self_labels_learns_a_red_floor(red_world: Path) ->
     runner = SegmentationRunner(ColourBackbone(), head=colour_head())
     before = floor_iou(runner)
     fit = fit_on_dataset(red_world, runner, SegHeadOptions(learning_rate=0.05, max_epochs=20, guard=0.1))
-    assert fit.improved and fit.frames == 60
+    assert fit.improved
+    assert fit.frames == 60
     assert fit.history.labelled_pixels['floor'] > fit.history.labelled_pixels['obstacle'] > 0
     runner.swap_head(fit.head)
     after = floor_iou(runner)
@@ -63,10 +64,12 @@ def test_memory_keeps_a_bounded_spread_of_frames_and_computes_each_once(tmp_path
     with Dataset(path) as dataset:
         computed = memory.update(dataset)
     data = memory.data()
-    assert len(data.features) <= 10 and memory.stride == 8
+    assert len(data.features) <= 10
+    assert memory.stride == 8
     assert set(data.stamps.round(1)) <= first | {round(0.1 * i, 1) for i in range(25, 50)}
     assert computed == len(set(data.stamps.round(1)) - first)  # old kept frames are not recomputed
-    assert data.stamps.min() == 0.0 and data.stamps.max() >= 4.0  # spread over the whole drive
+    assert data.stamps.min() == 0.0
+    assert data.stamps.max() >= 4.0
     assert data.features.dtype == np.uint8
 
 
