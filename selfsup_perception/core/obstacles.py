@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from selfsup_perception.core.config import SensorConfig
+from selfsup_perception.core.pixel_labels import PinholeCamera, project_floor
+
 YAW_TOLERANCE = math.radians(0.5)  # a sensor this close to a scan beam's angle is on that beam
 MAX_BEAMS = 360
 
@@ -106,4 +109,47 @@ def draw_overlay(image: np.ndarray, probs: np.ndarray, yaws: Sequence[float], th
             top_left = (column * width // columns, row * height // rows)
             bottom_right = ((column + 1) * width // columns - 1, (row + 1) * height // rows - 1)
             cv2.rectangle(out, top_left, bottom_right, (255, 255, 255), 1)
+    return out
+
+
+def obstacle_floor_points(nearest: np.ndarray, sensors: Sequence[SensorConfig]) -> tuple[np.ndarray, np.ndarray]:
+    """Robot-frame floor points (x, y) of each sensor's nearest obstacle: the label at distance d means the
+    sensor fires once the robot has driven d ahead, so the obstacle is its threshold range along the beam from
+    the sensor's pose moved d forward (NaN where no obstacle is predicted)."""
+    d = np.where(np.isfinite(nearest), nearest, np.nan)
+    reach = np.array([s.threshold if s.mode == 'range' else s.max_range for s in sensors])
+    yaw = np.array([s.yaw for s in sensors])
+    x = d + np.array([s.x for s in sensors]) + reach * np.cos(yaw)
+    y = np.array([s.y for s in sensors]) + reach * np.sin(yaw)
+    return x, np.where(np.isnan(d), np.nan, y)
+
+
+def draw_obstacle_points(image: np.ndarray, camera: PinholeCamera, sensors: Sequence[SensorConfig],
+                         predicted: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+    """A copy of ``image`` with each sensor's predicted nearest obstacle (filled dot) and the ground truth's
+    (ring) drawn where they lie on the floor, joined by a line when both are in view: what the robot believes,
+    at a glance. ``predicted`` and ``truth`` are nearest distances per sensor (+inf: none)."""
+    out = np.ascontiguousarray(image).copy()
+    hues = np.array([[[int(180 * i / max(len(sensors), 1)), 220, 255] for i in range(len(sensors))]], np.uint8)
+    colours = [tuple(int(c) for c in rgb) for rgb in cv2.cvtColor(hues, cv2.COLOR_HSV2RGB)[0]]
+    points = {}
+    for name, nearest in (('predicted', predicted), ('truth', truth)):
+        if nearest is None:
+            continue
+        x, y = obstacle_floor_points(np.asarray(nearest, float), sensors)
+        u, v, inside = project_floor(camera, np.nan_to_num(x, nan=-1.0), np.nan_to_num(y))
+        points[name] = [(round(float(a)), round(float(b))) if ok and not np.isnan(px) else None
+                        for a, b, ok, px in zip(u, v, inside, x, strict=True)]
+    radius = max(2, image.shape[1] // 60)
+    for i, colour in enumerate(colours):
+        p = points.get('predicted', [None] * len(sensors))[i]
+        t = points.get('truth', [None] * len(sensors))[i]
+        if p is not None and t is not None:
+            cv2.line(out, p, t, colour, 1, cv2.LINE_AA)
+        if t is not None:
+            cv2.circle(out, t, radius + 1, (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.circle(out, t, radius, colour, 1, cv2.LINE_AA)
+        if p is not None:
+            cv2.circle(out, p, radius, colour, -1, cv2.LINE_AA)
+            cv2.circle(out, p, radius, (0, 0, 0), 1, cv2.LINE_AA)
     return out

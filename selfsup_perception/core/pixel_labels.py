@@ -122,6 +122,14 @@ def _geometry(camera: PinholeCamera) -> _Geometry:
     return _Geometry(camera)
 
 
+def project_floor(camera: PinholeCamera, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels (u, v) of floor points (z = 0) given in the robot frame, and whether each is in front of the
+    camera and inside the image."""
+    u, v, depth = _geometry(camera).project(np.asarray(x, float), np.asarray(y, float), np.zeros(np.shape(x)))
+    inside = (depth > 1e-6) & (u >= 0) & (u < camera.width) & (v >= 0) & (v < camera.height)
+    return u, v, inside
+
+
 def _paint(rows: np.ndarray, lo: np.ndarray, hi: np.ndarray, height: int, width: int) -> np.ndarray:
     """(height, width) bool: pixels whose centre column lies in [lo, hi] on their row (any of the spans)."""
     first = np.maximum(np.ceil(lo), 0)

@@ -33,6 +33,7 @@ from selfsup_perception.core.resources import package_file, robot_config, sim_cl
 from selfsup_perception.core.segmentation import load_classes, segmentation_scores
 from selfsup_perception.inference.embedder import Embedder
 from selfsup_perception.pipeline.heads import load_head, score_heads, train_on_dataset
+from selfsup_perception.pipeline.seg_heads import fit_on_dataset, open_split_model, save_fit
 from selfsup_perception.pipeline.segmentation import SegEvaluationOptions, evaluate_models, load_data
 from selfsup_perception.pipeline.worlds import in_workers, simulated_dataset
 from selfsup_perception.sim import seeds
@@ -45,9 +46,11 @@ DEFAULT_WORLDS = seeds.DEFAULT_BENCHMARK_WORLDS
 #: Distances (m) at which the heads' AUC is reported (sensors pooled).
 REPORTED_DISTANCES = (0.2, 0.5, 1.0)
 #: Files of the models folder the benchmark reads.
-MODEL_FILES = ('embedding.tflite', 'head.npz', 'fcn8s.tflite')
+MODEL_FILES = ('embedding.tflite', 'head.npz', 'fcn8s.tflite', 'fcn8s_backbone.tflite', 'fcn8s_head.npz')
+SPLIT_BACKBONE = 'fcn8s_backbone.tflite'  # the heads (.npz) among SEGMENTERS run on it
 #: The code that turns a seed into a labelled dataset (package-relative): its digest keys the dataset cache.
-DATASET_CODE = ('sim', 'rosio', 'core/labeling.py', 'core/config.py', 'core/dataset.py', 'core/images.py')
+DATASET_CODE = ('sim', 'rosio', 'core/labeling.py', 'core/pixel_labels.py', 'core/geometry.py', 'core/config.py',
+                'core/dataset.py', 'core/images.py')
 Scores = dict[str, dict[str, float | None]]  # entry -> metric -> value (None: undefined in this world)
 
 
@@ -163,10 +166,19 @@ def shipped_fcn(world: World) -> Model:
     return Model(world.models / 'fcn8s.tflite')
 
 
+def robot_adapted_fcn(world: World) -> Model:
+    """The split FCN-8s's head fine-tuned on the drive's pixel self-labels, as the trainer node does."""
+    runner = open_split_model(world.models / SPLIT_BACKBONE, world.models / 'fcn8s_head.npz', world.backend)
+    fit = fit_on_dataset(world.drive, runner)
+    path = world.scratch / 'fcn8s_head_robot_adapted.npz'
+    save_fit(fit, path, world.drive)
+    return Model(path, {'improved': fit.improved, **fit.history.summary()})
+
+
 #: Obstacle heads scored in every world (ROC AUC against ground truth on the scoring run): name -> maker.
 HEADS: dict[str, Callable[[World], Model]] = {'shipped': shipped_head, 'robot-trained': robot_trained_head}
 #: Segmentation models scored in every world (mIoU, traversable mIoU, free-space scan): name -> maker.
-SEGMENTERS: dict[str, Callable[[World], Model]] = {'FCN-8s': shipped_fcn}
+SEGMENTERS: dict[str, Callable[[World], Model]] = {'FCN-8s': shipped_fcn, 'FCN-8s robot-adapted': robot_adapted_fcn}
 
 
 def score_detector(world: World) -> StageResult:
@@ -207,7 +219,8 @@ def score_segmentation(world: World) -> StageResult:
     classes = load_classes(sim_classes())
     images, truth = load_data(world.scoring)
     options = SegEvaluationOptions(models=[model.path for model in models.values()], backend=world.backend,
-                                   classes=sim_classes(), camera_config=robot_config())
+                                   backbone=world.models / SPLIT_BACKBONE, classes=sim_classes(),
+                                   camera_config=robot_config())
     document = evaluate_models(options, images, truth, world.scoring)
     scores: Scores = {}
     details: dict[str, Any] = {}

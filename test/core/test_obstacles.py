@@ -92,3 +92,31 @@ def test_overlay_paints_columns_left_to_right_and_outlines_the_nearest_hit() -> 
         draw_overlay(np.zeros((4, 4), np.uint8), probs, ROBOT_YAWS, 0.5)
     with pytest.raises(ValueError, match=r'expected probabilities \(distances, 5\)'):
         draw_overlay(image, probs[:, :3], ROBOT_YAWS, 0.5)
+
+
+def test_obstacle_points_are_drawn_where_they_lie_on_the_floor() -> None:
+    from selfsup_perception.core.config import PixelLabelConfig, load_config
+    from selfsup_perception.core.obstacles import draw_obstacle_points, obstacle_floor_points
+    from selfsup_perception.core.pixel_labels import frame_camera, project_floor
+    from selfsup_perception.core.resources import robot_config
+
+    sensors = load_config(robot_config()).sensors
+    camera = frame_camera(PixelLabelConfig(), 120, 160)
+    near = np.full(len(sensors), np.inf)
+    centre = len(sensors) // 2
+    near[centre] = 0.1
+    far = near.copy()
+    far[centre] = 0.6
+    x, _y = obstacle_floor_points(near, sensors)
+    assert np.isnan(x[0])
+    assert x[centre] > 0.1
+    (u_near, v_near), (_u_far, v_far) = (project_floor(camera, *obstacle_floor_points(d, sensors))[:2]
+                                        for d in (near, far))
+    assert v_far[centre] < v_near[centre]  # further ahead is higher in the image
+    assert abs(u_near[centre] - 80) < 2  # the centre sensor looks straight ahead
+    image = np.zeros((120, 160, 3), np.uint8)
+    drawn = draw_obstacle_points(image, camera, sensors, near, truth=far)
+    changed = np.flatnonzero(drawn.any(axis=2).any(axis=1))
+    assert changed.min() <= v_far[centre] <= changed.max()
+    assert changed.min() <= v_near[centre] <= changed.max()
+    assert not draw_obstacle_points(image, camera, sensors, np.full(len(sensors), np.inf)).any()
