@@ -3,8 +3,10 @@
 It polls the dataset, embeds new frames (cached in the dataset), retrains when enough new labelled
 frames have arrived or ``~/train`` is called, and publishes the new head only when it beats the head
 in use on validation frames neither has trained on; the path is announced on ``~/model``
-(transient local, so a detector started later still gets it). All the work runs in a worker thread,
-niced: the executor only answers the service and publishes diagnostics.
+(transient local, so a detector started later still gets it). With ``seg_backbone`` set it also trains
+the split FCN's segmentation head on the pixel self-labels and announces better ones on ``~/seg_head``
+(``nodes.seg_training``). All the work runs in a worker thread, niced: the executor only answers the
+service and publishes diagnostics.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.head import Head, HeadOptions
 from selfsup_perception.nodes.common import MODEL_QOS, Diagnostics, join_unless_hurried, logger_of, run_node
 from selfsup_perception.nodes.parameters import ParameterError, declare, declare_embedder
+from selfsup_perception.nodes.seg_training import COUNTERS as SEG_COUNTERS
+from selfsup_perception.nodes.seg_training import declare_seg_training, train_segmentation
 from selfsup_perception.pipeline.frames import load_frames, update_embeddings
-from selfsup_perception.pipeline.retraining import auc_text, retrain
+from selfsup_perception.pipeline.retraining import auc_text, initial_head, retrain
 
 COUNTERS = ('frames_seen', 'labelled_frames_seen', 'embeddings_computed', 'trainings', 'heads_published',
-            'heads_kept', 'training_failures', 'callback_errors', 'problems')
+            'heads_kept', 'training_failures', *SEG_COUNTERS, 'callback_errors', 'problems')
 
 
 class TrainerNode(Node):
@@ -71,6 +75,10 @@ class TrainerNode(Node):
                                        embedding_model=self.embedder.description, validation_auc='',
                                        last_training_s='')
         self._model_publisher = self.create_publisher(String, '~/model', MODEL_QOS)
+        self._seg_publisher = self.create_publisher(String, '~/seg_head', MODEL_QOS)
+        self.seg, seg_in_use = declare_seg_training(self, self.embedder.backend.name, 1)
+        if seg_in_use and self.seg is not None:
+            self._seg_publisher.publish(String(data=str(self.seg.out)))
         self.create_service(Trigger, '~/train', self._on_train)
         self.head = self._initial_head(start_head)
         self._seen_id = 0
@@ -86,18 +94,15 @@ class TrainerNode(Node):
 
     def _initial_head(self, start_head: str) -> Head | None:
         """The head at ``head_path`` if usable (announced again), else ``start_head`` to fine-tune (not announced)."""
-        if self.head_path.exists():
-            try:
-                head = Head.load(self.head_path, embedder=self.embedder.card)
-            except Exception as exc:  # whatever is wrong with it, it is not the head in use
-                self.get_logger().warning(f'no usable head in use ({exc}); the next trained head replaces it')
-            else:
-                self._announce()
-                return head
         try:
-            return Head.load(start_head, embedder=self.embedder.card) if start_head else None
-        except Exception as exc:  # whatever makes it unusable, the node must not start with it
+            head, trained, warning = initial_head(self.head_path, start_head, self.embedder.card)
+        except ValueError as exc:  # whatever makes start_head unusable, the node must not start with it
             raise ParameterError(f'start_head: {exc}') from exc
+        if warning:
+            self.get_logger().warning(warning)
+        if trained:
+            self._announce()
+        return head
 
     def _trained_through(self) -> int:
         """The last frame of this dataset the head in use trained on (0: none)."""
@@ -150,10 +155,13 @@ class TrainerNode(Node):
         self.diagnostics.count('embeddings_computed', update.computed)
         self.diagnostics.values['new_labelled_frames'] = str(self._new_labelled)
         due = self.retrain_after and self._new_labelled >= self.retrain_after
-        if self._train_requested.is_set() or due:
+        requested = self._train_requested.is_set()
+        if requested or due:
             self._train_requested.clear()
             self._new_labelled = 0
             self._train(dataset)
+        if self.seg is not None:
+            train_segmentation(self, self.seg, dataset, requested, self.diagnostics, self._seg_publisher)
 
     def _train(self, dataset: Dataset) -> None:
         started = time.monotonic()

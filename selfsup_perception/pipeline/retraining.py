@@ -7,8 +7,10 @@ trained on, so the comparison is fair however the heads were made.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from selfsup_perception.core.head import Head, HeadOptions
+from selfsup_perception.core.modelcard import ModelCard
 from selfsup_perception.pipeline.frames import FrameData
 from selfsup_perception.pipeline.heads import fit_head, head_fits, mean_auc, validation_index
 
@@ -53,3 +55,18 @@ def retrain(frames: FrameData, options: HeadOptions, in_use: Head | None, *, fin
 
 def auc_text(value: float | None) -> str:
     return 'undefined' if value is None else f'{value:.3f}'
+
+
+def initial_head(head_path: Path, start_head: str, embedder: ModelCard | None) -> tuple[Head | None, bool, str]:
+    """(head in use at start, whether it is a head trained here before, a warning): the head at ``head_path``
+    if usable, else ``start_head`` (ValueError if that one is unusable), else None."""
+    warning = ''
+    if head_path.exists():
+        try:
+            return Head.load(head_path, embedder=embedder), True, ''
+        except Exception as exc:  # whatever is wrong with it, it is not the head in use
+            warning = f'no usable head in use ({exc}); the next trained head replaces it'
+    try:
+        return (Head.load(start_head, embedder=embedder) if start_head else None), False, warning
+    except Exception as exc:
+        raise ValueError(str(exc)) from exc

@@ -146,3 +146,34 @@ def save_fit(fit: SegHeadFit, out: Path, dataset: Path) -> None:
     fit.head.save(out, made_by={'trainer': 'selfsup train-seg-head (pixel self-labels)', 'dataset': dataset.name,
                                 'date': time.strftime('%Y-%m-%dT%H:%M:%S%z')},
                   metrics=fit.history.summary())
+
+
+class SegHeadRetrainer:
+    """The trainer node's segmentation half: keeps the memory up to date and, once ``retrain_after`` new
+    self-labelled frames have come (or when forced), fine-tunes the head in use; a head that beats it on the
+    validation blocks is written to ``out`` (atomically, card beside it) and becomes the head in use."""
+
+    def __init__(self, runner: SegmentationRunner, out: Path, options: SegHeadOptions | None = None, *,
+                 retrain_after: int = 300, max_frames: int = MAX_FRAMES) -> None:
+        if runner.head is None:
+            raise ValueError('the runner is not a split model (backbone + head)')
+        if out.suffix != '.npz' or retrain_after < 0:
+            raise ValueError(f'the segmentation head is written as .npz (got {out}), retrain_after >= 0')
+        self.memory = SelfLabelMemory(runner, max_frames)
+        self.in_use: SegHead = runner.head
+        self.out, self.options, self.retrain_after = out, options, retrain_after
+        self._labelled_then = 0
+
+    def step(self, dataset: Dataset, force: bool = False) -> SegHeadFit | None:
+        """Read new frames; train when due. The fit (``improved``: it was written), or None when not due.
+        Raises ``ValueError`` when there are too few self-labelled frames to train on."""
+        self.memory.update(dataset)
+        new = len(self.memory.labelled) - self._labelled_then
+        if not force and (not self.retrain_after or new < self.retrain_after):
+            return None
+        self._labelled_then = len(self.memory.labelled)
+        fit = fit_seg_head(self.memory, self.in_use, self.options)
+        if fit.improved:
+            save_fit(fit, self.out, dataset.path)
+            self.in_use = fit.head
+        return fit

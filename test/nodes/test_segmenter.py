@@ -306,7 +306,7 @@ def test_a_model_whose_card_cannot_be_read_stops_the_node_at_start(ros, tmp_path
     model = tmp_path / 'seg.tflite'
     model.write_bytes(MODEL.read_bytes())
     (tmp_path / 'seg.json').write_text('{"kind": "segmentation", "x": ' + '[' * 50_000 + ']' * 50_000 + '}')
-    with pytest.raises(ParameterError, match='model_path/backend: .*nested too deeply'):
+    with pytest.raises(ParameterError, match='model_path/head_path/backend: .*nested too deeply'):
         start(ros, f'model_path:={model}')
     (tmp_path / 'seg.json').write_text('{"kind": "segmentation", "architecture": "a", "classes": 3}')
     with pytest.raises(ParameterError, match='classes must be a list'):
