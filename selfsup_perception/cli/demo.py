@@ -6,15 +6,16 @@ import argparse
 from pathlib import Path
 
 from selfsup_perception.core.resources import package_file
-from selfsup_perception.demo.run import DemoOptions, run_demo
+from selfsup_perception.demo.run import DEMO_SEED, DemoOptions, run_demo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--minutes', type=float, default=5.0, help='simulated minutes of driving (phase 1)')
-    parser.add_argument('--seed', type=int, default=1001, help='world seed (training used 0-99: unseen)')
+    parser.add_argument('--seed', type=int, default=DEMO_SEED,
+                        help='world seed (default: the first of the demo range, which no model building touches)')
     parser.add_argument('--out', type=Path, default=Path('demo_output'), help='output directory (replaced)')
     parser.add_argument('--models', type=Path, default=package_file('models'),
-                        help='directory with embedding.tflite, head.npz, fcn8s.tflite')
+                        help='directory with the shipped models (embedding, heads, fcn8s, fcn8s_backbone)')
     parser.add_argument('--backend', default='tflite', help='inference backend of the nodes (auto, tflite, ...)')
     parser.add_argument('--real-time-factor', type=float, default=1.0,
                         help='simulated seconds per wall second while driving')

@@ -15,10 +15,11 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from selfsup_perception.core.config import load_config
+from selfsup_perception.core.config import load_config, pixel_labels_from_dict
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.modelcard import atomic_write_bytes
-from selfsup_perception.core.obstacles import draw_overlay
+from selfsup_perception.core.obstacles import draw_obstacle_points, nearest_obstacles
+from selfsup_perception.core.pixel_labels import frame_camera
 from selfsup_perception.core.resources import robot_config, sim_classes
 from selfsup_perception.core.segmentation import load_classes, overlay
 
@@ -73,14 +74,15 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
 
 
 def draw_pictures(out: Path, models: Path, backend: str) -> dict[str, str]:
-    """Frames with the fine-tuned head's probabilities vs ground truth, and segmentation overlays."""
+    """Frames with each sensor's predicted nearest obstacle on the floor (shipped vs fine-tuned head) beside the
+    ground truth's, and segmentation overlays: self-labels, shipped FCN-8s, robot-adapted head, ground truth."""
     from selfsup_perception.core.head import Head
     from selfsup_perception.inference import create_backend
     from selfsup_perception.inference.embedder import Embedder
     from selfsup_perception.inference.segmentation import SegmentationRunner
+    from selfsup_perception.pipeline.seg_heads import open_split_model
 
     config = load_config(robot_config())
-    yaws = [s.yaw for s in config.sensors]
     with Dataset(out / 'evaluation.db') as dataset:
         data = dataset.read_all(images=True)
     assert data.images is not None
@@ -88,24 +90,33 @@ def draw_pictures(out: Path, models: Path, backend: str) -> dict[str, str]:
     chosen = _frames_for_strip(truth, STRIP_FRAMES)
     images = data.images[chosen]
     embedder = Embedder.open(models / 'embedding.tflite', backend=backend)
-    probs = Head.load(out / f'{FINETUNED}.npz', embedder=embedder.card).predict(embedder.embed(images))
-    shipped = Head.load(out / f'{SHIPPED}.npz', embedder=embedder.card).predict(embedder.embed(images))
-    rows = [[draw_overlay(img, s, yaws, 0.5), draw_overlay(img, p, yaws, 0.5),
-             draw_overlay(img, truth[i].astype(np.float32), yaws, 0.5)]
-            for img, s, p, i in zip(images, shipped, probs, chosen, strict=True)]
+    camera = frame_camera(pixel_labels_from_dict(config.extra), *images.shape[1:3])
+    heads = [Head.load(out / f'{name}.npz', embedder=embedder.card).predict(embedder.embed(images))
+             for name in (SHIPPED, FINETUNED)]
+    rows = []
+    for k, (image, i) in enumerate(zip(images, chosen, strict=True)):
+        real = nearest_obstacles(truth[i].astype(np.float32), config.distances, 0.5)
+        rows.append([draw_obstacle_points(image, camera, config.sensors,
+                                          nearest_obstacles(probs[k], config.distances, 0.5), real)
+                     for probs in heads])
     pictures = {'frames_strip': 'frames_strip.png'}
-    _write_png(out / pictures['frames_strip'], _strip(rows, ['shipped head', 'fine-tuned head', 'ground truth']))
+    _write_png(out / pictures['frames_strip'], _strip(rows, ['shipped head', 'fine-tuned head'], scale=3))
     classes = load_classes(sim_classes())
-    segmenter = SegmentationRunner(create_backend(backend, models / 'fcn8s.tflite'), len(classes.names))
+    shipped = SegmentationRunner(create_backend(backend, models / 'fcn8s.tflite'), len(classes.names))
+    adapted = open_split_model(models / 'fcn8s_backbone.tflite', out / 'fcn8s_head_adapted.npz', backend)
     seg_rows = []
     for i, image in zip(chosen, images, strict=True):
-        predicted = segmenter.mask(image, image.shape[:2])
-        row = [image, overlay(image, predicted, classes.palette)]
+        row = [image]
+        if data.pixel_labels is not None:
+            labels = data.pixel_labels[i]
+            row.append(np.where((labels != 255)[..., None], overlay(image, labels, classes.palette), image // 2))
+        row += [overlay(image, runner.mask(image, image.shape[:2]), classes.palette) for runner in (shipped, adapted)]
         if data.segmentation is not None:
             row.append(overlay(image, data.segmentation[i], classes.palette))
         seg_rows.append(row)
+    titles = ['camera', *(['self-labels'] if data.pixel_labels is not None else []), 'FCN-8s shipped',
+              'adapted head', *(['ground truth'] if data.segmentation is not None else [])]
     pictures['segmentation_overlays'] = 'segmentation_overlays.png'
-    titles = ['camera', 'FCN-8s', 'ground truth'][: len(seg_rows[0])]
     _write_png(out / pictures['segmentation_overlays'], _strip(seg_rows, titles))
     return pictures
 
@@ -127,7 +138,7 @@ def write_demo_report(out: Path, run: DemoRun, live: dict[str, Any], evaluation:
     shutil.copy(heatmaps[0], out / 'auc_heatmap.png')
     pictures = draw_pictures(out, run.models, run.backend)
     segmentation = evaluation['segmentation']
-    seg_model = next(iter(segmentation['models'].values())) if 'models' in segmentation else segmentation
+    seg_models = list(segmentation['models'].values())
     diagnostics = live['diagnostics']
     timings = {node: {k: diagnostics.get(node, {}).get(k) for k in ('inference_ms', 'processing_ms')}
                for node in ('obstacle_detector', 'segmenter')}
@@ -174,15 +185,22 @@ def write_demo_report(out: Path, run: DemoRun, live: dict[str, Any], evaluation:
         '',
         'Fine-tuned head, AUC per distance and sensor: ![heat map](auc_heatmap.png)',
         '',
-        'Frames of the evaluation run with the predicted obstacle probabilities drawn over them (one column '
-        'per sensor, nearest distance at the bottom; red = obstacle) next to the ground truth:',
+        'Frames of the evaluation run: for each sensor (one colour each), the nearest obstacle the head predicts '
+        '(filled dot) and the true one (ring), drawn where they lie on the floor; a line joins the two:',
         '',
         f'![frames]({pictures["frames_strip"]})',
         '',
-        '## Segmentation (FCN-8s)',
+        '## Segmentation: shipped FCN-8s and the head the robot adapted on its own pixel self-labels',
         '',
-        f'mIoU {_cell(seg_model.get("mean_iou"))}, pixel accuracy {_cell(seg_model.get("pixel_accuracy"))} on the '
-        f'evaluation run; live during the drive: mIoU {_cell(live["live_segmentation_miou"])}.',
+        '| model | mIoU | IoU floor / obstacle / wall | free-space scan within 10% |',
+        '| --- | --- | --- | --- |',
+        *[f'| {name} | {_cell(m.get("mean_iou"))} | {" / ".join(_cell(v) for v in m.get("iou", []))} | '
+          f'{_cell((m.get("free_space") or {}).get("fraction_within_10_percent"))} |'
+          for name, m in zip(('FCN-8s shipped', 'FCN-8s, head adapted on the robot'), seg_models, strict=False)],
+        '',
+        f'Live during the drive (the segmenter swapped in the trainer\'s heads): mIoU '
+        f'{_cell(live["live_segmentation_miou"])}. Self-labels: floor where the robot later drove, obstacle '
+        'where its sensors later hit (dimmed: unknown).',
         '',
         f'![segmentation]({pictures["segmentation_overlays"]})',
         '',
@@ -193,7 +211,8 @@ def write_demo_report(out: Path, run: DemoRun, live: dict[str, Any], evaluation:
         *[f'| {node} | {t["inference_ms"] or "–"} | {t["processing_ms"] or "–"} |' for node, t in timings.items()],
         '',
         'Files: `dataset.db` (the robot\'s own labelled data, use it with `selfsup train/evaluate`), '
-        '`head_finetuned.npz` (+ `.json`), `evaluation/` and `segmentation/` (full reports), `metrics.json`.',
+        '`head_finetuned.npz` and `fcn8s_head_adapted.npz` (+ `.json`), `evaluation/` and `segmentation/` '
+        '(full reports), `metrics.json`.',
         '',
     ]
     atomic_write_bytes(out / 'report.md', '\n'.join(lines).encode())
