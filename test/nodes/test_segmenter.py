@@ -311,3 +311,66 @@ def test_a_model_whose_card_cannot_be_read_stops_the_node_at_start(ros, tmp_path
     (tmp_path / 'seg.json').write_text('{"kind": "segmentation", "architecture": "a", "classes": 3}')
     with pytest.raises(ParameterError, match='classes must be a list'):
         start(ros, f'model_path:={model}')
+
+
+SPLIT_BACKBONE = ROOT / 'models' / 'fcn8s_backbone.tflite'
+SPLIT_HEAD = ROOT / 'models' / 'fcn8s_head.npz'
+
+
+def biased_head(tmp_path: Path, name: str, favoured: int) -> Path:
+    """The shipped head with one class's bias raised so far that every pixel is that class."""
+    from selfsup_perception.core.seghead import SegHead
+
+    head = SegHead.load(SPLIT_HEAD)
+    weight, bias = head.scores[32]
+    bias = bias.copy()
+    bias[favoured] += 1e4
+    head.scores[32] = (weight, bias)
+    path = tmp_path / f'{name}.npz'
+    head.save(path)
+    return path
+
+
+def test_split_model_swaps_heads_announced_or_set_and_refuses_bad_ones(ros, tmp_path):
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import String
+
+    from selfsup_perception.nodes.common import MODEL_QOS
+
+    floor_head, wall_head = biased_head(tmp_path, 'floor', 0), biased_head(tmp_path, 'wall', 2)
+    node = start(ros, f'model_path:={SPLIT_BACKBONE}', f'head_path:={floor_head}', 'head_topic:=/test/seg_head')
+    factory = MessageFactory()
+    probe = Probe(ros, 'probe')
+    masks = probe.subscribe('/segmenter/class_mask', Image)
+    announce = probe.publisher('/test/seg_head', String, MODEL_QOS)
+    probe.publisher('/camera/image_raw', Image)
+    probe.wait_for_subscribers()
+    image = np.full((120, 160, 3), 120, np.uint8)
+
+    def frame_mask() -> np.ndarray:
+        count = len(masks)
+        send(probe, node, '/camera/image_raw', Image, IMAGE, factory.image(image, 1.0, 'camera'), factory)
+        assert spin_until(probe.executor, lambda: len(masks) > count, 10.0)
+        return pixels(masks[-1])
+
+    assert (frame_mask() == 0).all()
+    announce.publish(String(data=str(wall_head)))  # as the trainer announces a better head
+    assert spin_until(probe.executor, lambda: node.diagnostics.counters['head_loads'] == 1, 10.0)
+    assert (frame_mask() == 2).all()
+    broken = tmp_path / 'broken.npz'
+    broken.write_bytes(wall_head.read_bytes()[:200])
+    (tmp_path / 'broken.json').write_text(wall_head.with_suffix('.json').read_text())
+    for bad in (str(broken), str(tmp_path / 'missing.npz'), str(ROOT / 'models' / 'head.npz')):
+        announce.publish(String(data=bad))
+    assert spin_until(probe.executor, lambda: node.diagnostics.counters['heads_refused'] == 3, 10.0)
+    assert (frame_mask() == 2).all()  # the old head is kept
+    assert node.diagnostics.counters['dropped_frames'] == 0
+
+
+def test_a_backbone_needs_a_head(ros):
+    from selfsup_perception.nodes.parameters import ParameterError
+
+    with pytest.raises(ParameterError, match='give its head'):
+        start(ros, f'model_path:={SPLIT_BACKBONE}')
+    with pytest.raises(ParameterError, match='seg_backbone model'):
+        start(ros, f'head_path:={SPLIT_HEAD}')

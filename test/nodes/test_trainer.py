@@ -187,3 +187,44 @@ def test_heads_whose_cards_cannot_be_used_never_stop_or_crash_the_trainer(ros, t
     (tmp_path / 'heads' / 'head.npz').unlink()
     with pytest.raises(ParameterError, match='start_head: .*nested too deeply'):
         start(ros, tmp_path, f'start_head:={tmp_path / "nested.npz"}')
+
+
+def test_trains_the_segmentation_head_on_pixel_self_labels_and_announces_it(ros, tmp_path, robot_config):
+    from std_msgs.msg import String
+
+    from selfsup_perception.core.modelcard import read_card
+    from selfsup_perception.core.seghead import SegHead
+    from selfsup_perception.nodes.common import MODEL_QOS
+    from selfsup_perception.testing.splitseg import write_red_floor_dataset
+
+    models = ROOT / 'models'
+    write_red_floor_dataset(tmp_path / 'd.db', robot_config, 80)
+    out = tmp_path / 'heads' / 'seg.npz'
+    node = start(ros, tmp_path, 'retrain_after:=0', f'seg_backbone:={models / "fcn8s_backbone.tflite"}',
+                 f'seg_start_head:={models / "fcn8s_head.npz"}', f'seg_head_path:={out}', 'seg_retrain_after:=50')
+    probe = Probe(ros, 'probe')
+    announced = probe.subscribe('/trainer/seg_head', String, MODEL_QOS)
+    assert spin_until(ros, lambda: announced or node.diagnostics.counters['seg_heads_kept'], 60.0)
+    counters = node.diagnostics.counters
+    assert counters['seg_trainings'] == 1
+    assert counters['seg_training_failures'] == 0
+    assert announced[0].data == str(out)  # a red floor is new to the shipped head: the adapted one is better
+    head = SegHead.load(out, backbone=read_card(models / 'fcn8s_backbone.tflite'))
+    assert head.training['val_loss'] < head.training['start_val_loss']
+    node.destroy_node()
+
+    # Restarted, the trainer takes the head it wrote as the one in use and announces it again.
+    again = start(ros, tmp_path, 'retrain_after:=0', f'seg_backbone:={models / "fcn8s_backbone.tflite"}',
+                  f'seg_start_head:={models / "fcn8s_head.npz"}', f'seg_head_path:={out}', 'seg_retrain_after:=0')
+    late = Probe(ros, 'late').subscribe('/trainer/seg_head', String, MODEL_QOS)
+    assert spin_until(ros, lambda: late, 10.0)
+    assert again.seg is not None
+    assert again.seg.in_use.scores[32][1].tolist() == head.scores[32][1].tolist()
+    again.destroy_node()
+
+
+def test_bad_segmentation_parameters_stop_the_trainer_at_start(ros, tmp_path):
+    from selfsup_perception.nodes.parameters import ParameterError
+
+    with pytest.raises(ParameterError, match='seg_backbone'):
+        start(ros, tmp_path, f'seg_backbone:={ROOT / "models" / "fcn8s_backbone.tflite"}')  # no start head
