@@ -49,3 +49,20 @@ def test_head_fits_the_embedding_and_the_config():
 def test_segmentation_model_has_the_simulator_classes():
     card = verify(MODELS / 'fcn8s.tflite')
     assert list(card.classes) == ['floor', 'obstacle', 'wall']
+
+
+@pytest.mark.parametrize('backbone', ['fcn8s_backbone.tflite', 'fcn8s_backbone.onnx', 'fcn8s_backbone_240x320.tflite'])
+def test_the_split_fcn8s_computes_what_the_whole_one_does(backbone):
+    """Backbone + shipped head pick the whole int8 FCN-8s's class on nearly every pixel, at both sizes."""
+    from selfsup_perception.core.seghead import SegHead
+    from selfsup_perception.inference.segmentation import SegmentationRunner
+
+    model = create_backend('auto', MODELS / backbone)
+    split = SegmentationRunner(model, head=SegHead.load(MODELS / 'fcn8s_head.npz', backbone=model.card))
+    whole_name = 'fcn8s_240x320.tflite' if '240x320' in backbone else 'fcn8s.tflite'
+    whole = SegmentationRunner(create_backend('tflite', MODELS / whole_name))
+    rng = np.random.default_rng(0)
+    images = [np.clip(rng.normal(120, 40, (120, 160, 3)), 0, 255).astype(np.uint8) for _ in range(3)]
+    images.append(np.repeat(np.linspace(40, 220, 120)[:, None, None], 160, 1).repeat(3, 2).astype(np.uint8))
+    agreement = np.mean([(split.mask(image) == whole.mask(image)).mean() for image in images])
+    assert agreement > 0.95

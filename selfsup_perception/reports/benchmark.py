@@ -61,10 +61,21 @@ def world_table(rows: Sequence[Mapping[str, Any]], table_columns: Sequence[tuple
     return lines
 
 
+def comparison_table(document: Mapping[str, Any]) -> list[str]:
+    """Markdown: in how many worlds each entry beats its baseline on a metric, and the median difference."""
+    lines = ['| entry | baseline | metric | better in | median difference |', '| --- |' + ' --- |' * 4]
+    for c in document.get('comparisons', []):
+        share = f'{c["better"]} of {c["worlds"]} worlds' if c['worlds'] else '–'
+        difference = '–' if c['median_difference'] is None else f'{c["median_difference"]:+.3f}'
+        lines.append(f'| {c["entry"]} | {c["baseline"]} | {c["metric"]} | {share} | {difference} |')
+    return lines
+
+
 def summary_table(document: Mapping[str, Any]) -> list[str]:
     """Markdown: median and worst per metric over the benchmark worlds, with the issue's goal where it sets one."""
     goals = {(g['stage'], g['entry'], g['metric']): g for g in document['goals']}
-    lines = ['| metric | median | worst | worlds | goal: median (worst) | met |', '| --- |' + ' --- |' * 5]
+    lines = ['| metric | median [95 % interval] | worst | worlds | goal: median (worst) | met |',
+             '| --- |' + ' --- |' * 5]
     for entry in document['summary']:
         key = (entry['stage'], entry['entry'], entry['metric'])
         goal, met = goals.get(key), ''
@@ -73,7 +84,10 @@ def summary_table(document: Mapping[str, Any]) -> list[str]:
                        for value, wanted in ((entry['median'], goal['median']), (entry['worst'], goal['worst']))]
             met = 'yes' if all(reached) else 'median only' if reached[0] else 'worst only' if reached[1] else 'no'
         target = f'≥ {goal["median"]:.2f} (≥ {goal["worst"]:.2f})' if goal else ''
-        lines.append(f'| {label(key)} | {number(entry["median"])} | {number(entry["worst"])} | {entry["worlds"]} | '
+        low, high = entry.get('median_95') or (None, None)
+        interval = f' [{number(low)}, {number(high)}]' if low is not None else ''
+        lines.append(f'| {label(key)} | {number(entry["median"])}{interval} | {number(entry["worst"])} | '
+                     f'{entry["worlds"]} | '
                      f'{target} | {met} |')
     return lines
 
@@ -105,6 +119,7 @@ def report_markdown(document: Mapping[str, Any]) -> str:
     if document['failed']:
         lines += ['', f'**Failed worlds**: {", ".join(map(str, document["failed"]))} (see the tables).']
     lines += ['', f'## Median and worst over the {len(worlds)} worlds', '', *summary_table(document),
+              '', '## Entry against its baseline, world by world', '', *comparison_table(document),
               '', '## Per world', '', *world_table(worlds, table_columns),
               '', f'![per-world values]({PLOT})']
     if legacy:

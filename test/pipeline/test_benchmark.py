@@ -30,6 +30,7 @@ from selfsup_perception.reports.benchmark import report_markdown
 from selfsup_perception.testing.datasets import write_dataset
 
 DATA = Path(__file__).resolve().parents[1] / 'data'
+SHIPPED = Path(__file__).resolve().parents[2] / 'models'
 FIRST = BENCHMARK_SEEDS.start
 
 
@@ -41,6 +42,9 @@ def tiny_models(tmp_path: Path) -> Path:
     for suffix in ('tflite', 'onnx', 'json'):
         shutil.copy(DATA / f'tiny_float.{suffix}', models / f'embedding.{suffix}')
         shutil.copy(DATA / f'tiny_seg.{suffix}', models / f'fcn8s.{suffix}')
+    for name in ('fcn8s_backbone.tflite', 'fcn8s_backbone.onnx', 'fcn8s_backbone.json', 'fcn8s_head.npz',
+                 'fcn8s_head.json'):  # the split FCN-8s: no tiny one exists
+        shutil.copy(SHIPPED / name, models / name)
     dataset = tmp_path / 'synthetic.db'
     write_dataset(dataset, load_config(robot_config()), 300)
     embedder = Embedder.open(models / 'embedding.tflite', 'tflite')
@@ -66,8 +70,11 @@ def test_a_tiny_benchmark_runs_end_to_end(tiny_models, tmp_path, capsys):
         assert row['error'] is None
         assert row['frames']['drive'] >= 170
         assert row['frames']['scoring'] >= 110
-        assert set(row['scores']['detector']) == {'shipped', 'robot-trained'}
+        assert set(row['scores']['detector']) == {'shipped', 'robot-trained', 'robot-trained + consistency',
+                                                  'robot-trained + consistency, mean teacher'}
+        assert set(row['scores']['segmentation']) == {'FCN-8s', 'FCN-8s robot-adapted'}
         assert set(row['scores']['segmentation']['FCN-8s']) == {'mIoU', 'traversable mIoU', 'free space within 10%'}
+        assert row['details']['detector']['heads']['robot-trained + consistency']['consistency_pairs'] > 0
         assert row['details']['detector']['heads']['robot-trained']['labelled_frames'] > 0
         for entries in row['scores'].values():
             for metrics in entries.values():
@@ -81,12 +88,20 @@ def test_a_tiny_benchmark_runs_end_to_end(tiny_models, tmp_path, capsys):
         if values:
             assert entry['median'] == pytest.approx(statistics.median(values))
             assert entry['worst'] == pytest.approx(min(values))
+        if len(values) == 2:
+            low, high = entry['median_95']
+            assert min(values) <= low <= entry['median'] <= high <= max(values)
+    comparisons = {(c['entry'], c['metric']): c for c in document['comparisons']}
+    adapted = comparisons[('FCN-8s robot-adapted', 'traversable mIoU')]
+    assert adapted['worlds'] == 2
+    assert 0 <= adapted['better'] <= 2
     report = (out / 'report.md').read_text()
     assert report.startswith(f'# Unseen-world benchmark: 2 worlds (seeds {FIRST}..{FIRST + 1})\n')
     assert f'| {FIRST} | ' in report
     assert f'| {FIRST + 1} | ' in report
     assert '| robot-trained AUC 0.2 m |' in report
     assert '| FCN-8s traversable mIoU |' in report
+    assert '| FCN-8s robot-adapted | FCN-8s | traversable mIoU |' in report
     assert 'Legacy' not in report
     assert '| robot-trained AUC 0.5 m |' in capsys.readouterr().out
     # The simulated datasets stay in the work folder: asking again makes nothing new.
