@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='hidden units (0: a logistic layer; default: the start head\'s, else 0)')
     parser.add_argument('--seed', type=int, default=0, help='random seed (training is deterministic for it)')
     parser.add_argument('--max-epochs', type=int, default=HeadOptions.max_epochs, help='epochs at most')
+    parser.add_argument('--consistency-weight', type=float, default=HeadOptions.consistency_weight,
+                        help='weight of the state-consistency term over pairs of frames that see the same place, '
+                             'labelled or not (Nava et al. 2021; 0: labels only)')
+    parser.add_argument('--teacher-decay', type=float, default=HeadOptions.teacher_decay,
+                        help='consistency targets from a mean teacher with this EMA decay (0: the head itself)')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         hidden = args.hidden if args.hidden is not None else (start.hidden if start is not None else 0)
         if start is not None and hidden != start.hidden:
             raise ValueError(f'--hidden {hidden} differs from the start head\'s {start.hidden} hidden units')
-        options = HeadOptions(hidden=hidden, seed=args.seed, max_epochs=args.max_epochs)
+        options = HeadOptions(hidden=hidden, seed=args.seed, max_epochs=args.max_epochs,
+                              consistency_weight=args.consistency_weight, teacher_decay=args.teacher_decay)
         result = train_on_dataset(args.dataset, embedder, options, start=start, progress=True)
         head, frames, auc = result.head, result.frames, result.validation_auc
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
           f'computed, {frames.ids.size - frames.computed} cached [{embedder.description}]')
     print(f'training: {summary["n_train"]} frames, validation: {summary["n_val"]} frames in time blocks; '
           f'{summary["epochs"]} epochs (best {summary["best_epoch"]}'
-          f'{", stopped early" if summary["stopped_early"] else ""}), {summary["seconds"]:.1f} s')
+          f'{", stopped early" if summary["stopped_early"] else ""}), {summary["seconds"]:.1f} s'
+          + (f'; {summary["consistency_pairs"]:,} consistency pairs' if summary.get('consistency_pairs') else ''))
     loss = summary['val_loss']
     print(f'validation loss: {"-" if loss is None else f"{loss:.4f}"}; validation mean AUC: '
           f'{"undefined (a class is missing)" if auc is None else f"{auc:.3f}"}')

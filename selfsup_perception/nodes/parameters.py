@@ -17,6 +17,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from selfsup_perception.core.config import ConfigError, LabelingConfig, SensorConfig, labeling_from_dict
+from selfsup_perception.core.head import HeadOptions
 from selfsup_perception.core.resources import robot_config
 from selfsup_perception.inference import BACKEND_NAMES
 from selfsup_perception.inference.embedder import Embedder
@@ -108,3 +109,20 @@ def declare_embedder(node: Node) -> Embedder:
         raise ParameterError(f'embedding_model/backend/device: {exc}') from exc
     node.get_logger().info(f'embedding model {embedder.description}')
     return embedder
+
+
+def declare_head_options(node: Node) -> HeadOptions:
+    """Declare the obstacle head's training parameters (``hidden``, ``max_epochs``, ``seed``,
+    ``consistency_weight``, ``teacher_decay``; defaults those of ``HeadOptions``) and validate them."""
+    hidden = declare(node, 'hidden', 0, 'hidden units of the head (0: logistic layer)')
+    max_epochs = declare(node, 'max_epochs', HeadOptions.max_epochs, 'training epochs at most (>= 1)')
+    seed = declare(node, 'seed', 0, 'random seed of the head training')
+    weight = declare(node, 'consistency_weight', HeadOptions.consistency_weight, 'weight of the state-consistency '
+                     'term over pairs of frames that see the same place, labelled or not (0: labels only)')
+    decay = declare(node, 'teacher_decay', HeadOptions.teacher_decay, 'consistency targets from a mean teacher '
+                    'with this EMA decay (0: from the head itself)')
+    try:
+        return HeadOptions(hidden=hidden, max_epochs=max_epochs, seed=seed, consistency_weight=weight,
+                           teacher_decay=decay)
+    except ValueError as exc:
+        raise ParameterError(f'hidden/max_epochs/consistency_weight/teacher_decay: {exc}') from exc

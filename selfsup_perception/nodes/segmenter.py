@@ -1,11 +1,10 @@
 """The ``segmenter`` node: semantic segmentation of the camera, class/colour masks and a free-space scan.
 
-A thin shell around ``core.segmentation``: a worker thread runs the model on the newest camera frame
-(a one-slot mailbox: a frame still waiting when the next arrives is dropped and counted), publishes the
-class mask, the colour mask and overlay (only while someone subscribes) and a LaserScan of the nearest
-non-traversable pixel per bearing for a Nav2 costmap, all stamped like the camera frame. A split FCN
-(``model_path`` a backbone, ``head_path`` its numpy head) takes new heads from the trainer (``head_topic``)
-or ``ros2 param set`` while it runs (``nodes.headswap``: a head that does not fit is refused, the old one kept).
+A thin shell around ``core.segmentation``: a worker runs the model on the newest frame (a one-slot mailbox:
+frames left waiting are dropped, counted), publishes the class mask, colour mask and overlay (only while
+subscribed) and a LaserScan of the nearest non-traversable pixel per bearing (Nav2), stamped as the frame. A split FCN
+(``model_path`` a backbone, ``head_path`` its numpy head) swaps in heads announced on ``head_topic`` or
+set at run time (``nodes.headswap``: a head that does not fit is refused, the old one kept).
 """
 
 from __future__ import annotations

@@ -2,11 +2,9 @@
 
 It polls the dataset, embeds new frames (cached in the dataset), retrains when enough new labelled
 frames have arrived or ``~/train`` is called, and publishes the new head only when it beats the head
-in use on validation frames neither has trained on; the path is announced on ``~/model``
-(transient local, so a detector started later still gets it). With ``seg_backbone`` set it also trains
-the split FCN's segmentation head on the pixel self-labels and announces better ones on ``~/seg_head``
-(``nodes.seg_training``). All the work runs in a worker thread, niced: the executor only answers the
-service and publishes diagnostics.
+in use on validation frames neither has trained on, on ``~/model`` (transient local). With ``seg_backbone``
+it also trains the split FCN's segmentation head on the pixel self-labels, announced on ``~/seg_head``
+(``nodes.seg_training``). All work runs in a niced worker thread: the executor only answers ~/train.
 """
 
 from __future__ import annotations
@@ -22,13 +20,14 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from selfsup_perception.core.dataset import Dataset
-from selfsup_perception.core.head import Head, HeadOptions
+from selfsup_perception.core.head import Head
 from selfsup_perception.nodes.common import MODEL_QOS, Diagnostics, join_unless_hurried, logger_of, run_node
-from selfsup_perception.nodes.parameters import ParameterError, declare, declare_embedder
+from selfsup_perception.nodes.parameters import ParameterError, declare, declare_embedder, declare_head_options
 from selfsup_perception.nodes.seg_training import COUNTERS as SEG_COUNTERS
 from selfsup_perception.nodes.seg_training import declare_seg_training, train_segmentation
 from selfsup_perception.pipeline.frames import load_frames, update_embeddings
 from selfsup_perception.pipeline.retraining import auc_text, initial_head, retrain
+from selfsup_perception.pipeline.robot_training import consistency_pairs
 
 COUNTERS = ('frames_seen', 'labelled_frames_seen', 'embeddings_computed', 'trainings', 'heads_published',
             'heads_kept', 'training_failures', *SEG_COUNTERS, 'callback_errors', 'problems')
@@ -50,9 +49,7 @@ class TrainerNode(Node):
         self.min_auc_gain = declare(self, 'min_auc_gain', 0.0, 'a new head is published only if its validation '
                                     'AUC beats the head in use by more than this (>= 0)', valid=lambda v: v >= 0,
                                     must='>= 0')
-        hidden = declare(self, 'hidden', 0, 'hidden units of the head (0: logistic layer)')
-        max_epochs = declare(self, 'max_epochs', HeadOptions.max_epochs, 'training epochs at most (>= 1)')
-        seed = declare(self, 'seed', 0, 'random seed of the head training')
+        self.options = declare_head_options(self)
         start_head = declare(self, 'start_head', '', 'head to fine-tune first (e.g. the shipped models/head.npz) '
                              'while head_path has none; empty: train from scratch')
         self.fine_tune = declare(self, 'fine_tune', True, 'start each training from the head in use (true) or '
@@ -61,19 +58,14 @@ class TrainerNode(Node):
                             valid=lambda v: v >= 0, must='>= 0')
         if not head_path.endswith('.npz'):
             raise ParameterError(f'head_path: must end in .npz, got {head_path!r}')
-        try:
-            self.options = HeadOptions(hidden=hidden, max_epochs=max_epochs, seed=seed)
-        except ValueError as exc:
-            raise ParameterError(f'hidden/max_epochs: {exc}') from exc
         self.dataset_path = Path(dataset_path).expanduser().resolve()
         self.head_path = Path(head_path).expanduser().resolve()
         self.head_path.parent.mkdir(parents=True, exist_ok=True)
         self.embedder = declare_embedder(self)
         self.diagnostics = Diagnostics(self, 'trainer')
         self.diagnostics.set_counters(dict.fromkeys(COUNTERS, 0))
-        self.diagnostics.values.update(dataset=str(self.dataset_path), head=str(self.head_path),
-                                       embedding_model=self.embedder.description, validation_auc='',
-                                       last_training_s='')
+        self.diagnostics.values.update(dataset=str(self.dataset_path), head=str(self.head_path), validation_auc='',
+                                       embedding_model=self.embedder.description, last_training_s='')
         self._model_publisher = self.create_publisher(String, '~/model', MODEL_QOS)
         self._seg_publisher = self.create_publisher(String, '~/seg_head', MODEL_QOS)
         self.seg, seg_in_use = declare_seg_training(self, self.embedder.backend.name, 1)
@@ -168,8 +160,8 @@ class TrainerNode(Node):
         self.diagnostics.count('trainings')
         frames = load_frames(dataset, self.embedder)
         try:
-            result = retrain(frames, self.options, self.head, fine_tune=self.fine_tune,
-                             min_auc_gain=self.min_auc_gain)
+            result = retrain(frames, self.options, self.head, fine_tune=self.fine_tune, min_auc_gain=self.min_auc_gain,
+                             pairs=consistency_pairs(dataset, frames, self.options))
         except ValueError as exc:
             self.diagnostics.problem('training_failures', f'cannot train on {frames.ids.size} frames: {exc}')
             return

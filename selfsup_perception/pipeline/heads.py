@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from selfsup_perception.core.consistency import ConsistencyPairs
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.head import (
     Head,
@@ -27,11 +28,13 @@ from selfsup_perception.core.head import (
 from selfsup_perception.core.metrics import evaluate
 from selfsup_perception.inference.embedder import Embedder
 from selfsup_perception.pipeline.frames import FrameData, load_frames
+from selfsup_perception.pipeline.robot_training import consistency_pairs
 
 
-def fit_head(frames: FrameData, options: HeadOptions, start: Head | None = None) -> tuple[Head, TrainingHistory]:
+def fit_head(frames: FrameData, options: HeadOptions, start: Head | None = None,
+             pairs: ConsistencyPairs | None = None) -> tuple[Head, TrainingHistory]:
     """Train a head on ``frames`` (``train_head`` holds out time-blocked validation frames itself),
-    fine-tuning ``start`` when given.
+    fine-tuning ``start`` when given, with the state-consistency term over ``pairs`` when given.
 
     The head's ``training['data']`` records the dataset and its last frame, so ``trained_ids`` can
     tell later which frames it saw. Raises ValueError when no frame has a known label.
@@ -40,7 +43,7 @@ def fit_head(frames: FrameData, options: HeadOptions, start: Head | None = None)
         raise ValueError(f'no training frame has a known label ({frames.ids.size} frames in {frames.dataset})')
     head, history = train_head(frames.embeddings, frames.labels, frames.mask, frames.stamps, options,
                                distances=frames.distances, sensors=frames.sensors,
-                               embedding_sha256=frames.embedding_sha256, start=start)
+                               embedding_sha256=frames.embedding_sha256, start=start, pairs=pairs)
     data = {'dataset': str(frames.dataset), 'last_id': int(frames.ids[-1]), 'frames': int(frames.ids.size)}
     return dataclasses.replace(head, training={**head.training, 'data': data}), history
 
@@ -125,7 +128,8 @@ def train_on_dataset(dataset_path: Path, embedder: Embedder, options: HeadOption
     """
     with Dataset(dataset_path) as dataset:
         frames = load_frames(dataset, embedder, progress=progress)
-    head, history = fit_head(frames, options, start=start)
+        pairs = consistency_pairs(dataset, frames, options)
+    head, history = fit_head(frames, options, start=start, pairs=pairs)
     index = validation_index(frames, options)
     return TrainedHead(head, history, frames, mean_auc(head, frames, index), int(index.size))
 

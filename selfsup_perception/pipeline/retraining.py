@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from selfsup_perception.core.consistency import ConsistencyPairs
 from selfsup_perception.core.head import Head, HeadOptions
 from selfsup_perception.core.modelcard import ModelCard
 from selfsup_perception.pipeline.frames import FrameData
@@ -37,14 +38,15 @@ class Retraining:
 
 
 def retrain(frames: FrameData, options: HeadOptions, in_use: Head | None, *, fine_tune: bool = True,
-            min_auc_gain: float = 0.0) -> Retraining:
+            min_auc_gain: float = 0.0, pairs: ConsistencyPairs | None = None) -> Retraining:
     """Train on ``frames`` (from ``in_use`` when ``fine_tune`` and it has the same layout) and compare.
 
     The new head is better when no head is in use (or it outputs other cells), or when its validation
-    AUC beats the one of ``in_use`` by more than ``min_auc_gain``. Raises ValueError with nothing to learn.
+    AUC beats the one of ``in_use`` by more than ``min_auc_gain``. ``pairs``: the state-consistency pairs
+    (``robot_training.consistency_pairs``). Raises ValueError with nothing to learn.
     """
     start = in_use if fine_tune and in_use is not None and in_use.hidden == options.hidden else None
-    head, history = fit_head(frames, options, start=start)
+    head, history = fit_head(frames, options, start=start, pairs=pairs)
     old = in_use if in_use is not None and head_fits(in_use, frames.distances, frames.sensors) else None
     index = validation_index(frames, options, [old] if old is not None else [])
     new_auc = mean_auc(head, frames, index)

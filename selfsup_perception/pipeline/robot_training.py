@@ -1,5 +1,5 @@
 """Obstacle-head training on the robot with state-consistency pairs (Nava et al. 2021), from a replay memory.
-Not yet the entry of ``selfsup train`` and the trainer node (they still call ``pipeline.heads``).
+``selfsup train``, the trainer node and the benchmark take their pairs from ``consistency_pairs``.
 
 ``fit_obstacle_head`` takes frames (ids, stamps, poses, odometry pieces, labels, embeddings), finds their
 consistency pairs with the tolerances the dataset was labelled with, and trains. ``dataset_frames`` loads a
@@ -23,7 +23,7 @@ from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.head import Head, HeadOptions, TrainingHistory, time_blocked_split, train_head
 from selfsup_perception.core.replay import FrameSource, ReplayMemory, ReplayOptions, TrainingFrames, ingest
 from selfsup_perception.inference.embedder import Embedder
-from selfsup_perception.pipeline.frames import load_frames
+from selfsup_perception.pipeline.frames import FrameData, load_frames
 
 MAX_PAIRS = 500_000  # consistency pairs kept per training (a uniform sample): 6 MB, ~1.5x what 30 epochs draw
 
@@ -118,6 +118,23 @@ def dataset_frames(dataset: Dataset, embedder: Embedder, *, progress: bool = Fal
     pose = np.concatenate(poses)[:n]
     pieces = odometry_pieces(data.stamps, pose, np.concatenate(segments)[:n], config.max_odom_jump)
     return TrainingFrames(data.ids, data.stamps, pose, pieces, data.labels, data.mask, data.embeddings)
+
+
+def consistency_pairs(dataset: Dataset, frames: FrameData, options: HeadOptions) -> ConsistencyPairs:
+    """The state-consistency pairs among ``frames`` of ``dataset`` (read with ``load_frames``), found with the
+    tolerances the dataset was labelled with; none when ``options.consistency_weight`` is 0."""
+    if options.consistency_weight <= 0 or not frames.ids.size:
+        return ConsistencyPairs.empty()
+    poses, segments, ids = [], [], []
+    for batch in dataset.iter_batches(4096, images=False, extras=False):
+        ids.append(batch.ids)
+        poses.append(batch.poses)
+        segments.append(batch.segments)
+    index = np.searchsorted(np.concatenate(ids), frames.ids)
+    pose, segment = np.concatenate(poses)[index], np.concatenate(segments)[index]
+    config = labeling_from_stored(dataset.config)
+    pieces = odometry_pieces(frames.stamps, pose, segment, config.max_odom_jump)
+    return find_pairs(frames.stamps, pose, pieces, config, max_pairs=MAX_PAIRS, seed=options.seed)
 
 
 def replay_memory(dataset: Dataset, embedding_size: int, options: ReplayOptions | None = None) -> ReplayMemory:
