@@ -213,8 +213,9 @@ class SegHead:
 
 
 def feature_shapes(card: ModelCard) -> FeatureShapes:
-    """The backbone card's feature maps by stride (``extra['feature_shapes']``); ``SegHeadLoadError`` if absent
-    or malformed."""
+    """The backbone card's feature maps by stride (``extra['feature_shapes']``), in increasing stride order: the
+    order of the backbone's flat output (a card's JSON keys come sorted as text, '16' before '8');
+    ``SegHeadLoadError`` if absent or malformed."""
     raw = card.extra.get('feature_shapes')
     shapes: FeatureShapes = {}
     for stride, shape in raw.items() if isinstance(raw, dict) else ():
@@ -224,7 +225,7 @@ def feature_shapes(card: ModelCard) -> FeatureShapes:
     if not shapes or len(shapes) != len(raw or ()) or not {32} <= set(shapes):
         raise SegHeadLoadError('backbone card: feature_shapes must map strides (32 among them) to [height, '
                                f'width, channels], got {raw!r}')
-    return shapes
+    return dict(sorted(shapes.items()))
 
 
 def _is_int(value: object) -> bool:

@@ -39,6 +39,7 @@ class SplitOptions:
     export: ExportOptions = field(default_factory=lambda: ExportOptions(Path('models')))
     input_size: tuple[int, int] | None = None
     name: str | None = None
+    write_head: bool = True  # False: another size of a backbone whose head is already written
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,13 @@ def split_fcn(options: SplitOptions) -> SplitResult:
     assert written is not None  # export_as_asked wrote it
     head_path = options.export.out / f'{params["variant"]}_head.npz'  # one head fits the backbone at any size
     agreement = _agreement(fcn, backbone, head, shapes, images[: min(16, len(images))], paths.get('int8'))
-    head.save(head_path, made_by={'trainer': 'selfsup split-seg (the trained FCN\'s own score layers)',
-                                  'checkpoint': options.checkpoint.name}, metrics=agreement)
+    if options.write_head:
+        head.save(head_path, made_by={'trainer': 'selfsup split-seg (the trained FCN\'s own score layers)',
+                                      'checkpoint': options.checkpoint.name}, metrics=agreement)
     final = dataclasses.replace(written, metrics={**written.metrics, 'split_agreement': agreement})
     write_card(next(iter(paths.values())), final)  # the files are unchanged: only the card learns the agreement
-    print(f'split-seg: wrote head {head_path}; arg-max agreement with the whole FCN {agreement}')
+    print(f'split-seg: {"wrote" if options.write_head else "kept"} head {head_path}; arg-max agreement with the '
+          f'whole FCN {agreement}')
     return SplitResult(paths, final, head_path, head)
 
 

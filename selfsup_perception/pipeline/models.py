@@ -161,7 +161,7 @@ def make_models(options: MakeModelsOptions) -> int:
                                                                       f'{BENCHMARK_SIZE[1]}')):
         if _step(f'split fcn8s at {size} (int8 backbone + numpy head)', work / f'{name}.tflite'):
             split_fcn(SplitOptions(work / 'fcn8s.keras', seg_train, ExportOptions(work, formats=('int8', 'onnx')),
-                                   size, name))
+                                   size, name, write_head=size == CAMERA))
     segmentation = evaluate_segmentation(work, seg_eval, options.variants)
     embedder = Embedder.open(work / 'embedding.tflite', 'tflite')
     scores = score_heads(evaluation[0], embedder, [work / 'head.npz'], progress=True)

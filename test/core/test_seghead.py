@@ -14,6 +14,7 @@ from selfsup_perception.core.pixel_labels import FLOOR, OBSTACLE, UNKNOWN
 from selfsup_perception.core.seghead import (
     SegHead,
     SegHeadLoadError,
+    feature_shapes,
     final_upsampling,
     final_upsampling_adjoint,
     split_features,
@@ -181,7 +182,7 @@ def test_training_refuses_data_without_labels_and_bad_flags() -> None:
 
 
 def backbone_card(channels: dict[int, int] | None = None, sha: str = 'abc') -> ModelCard:
-    shapes = {str(s): [h, w, (channels or {}).get(s, c)] for s, (h, w, c) in SHAPES.items()}
+    shapes = {str(s): [h, w, (channels or {}).get(s, c)] for s, (h, w, c) in sorted(SHAPES.items(), key=str)}
     return ModelCard(kind='seg_backbone', architecture='fcn8s', classes=('floor', 'obstacle', 'wall'), sha256={'tflite': sha},
                      extra={'feature_shapes': shapes})
 
@@ -192,7 +193,10 @@ def test_save_load_round_trip_and_backbone_checks(tmp_path: Path) -> None:
     head.backbone_sha256 = 'abc'
     path = tmp_path / 'head.npz'
     head.save(path, metrics={'x': 1})
-    loaded = SegHead.load(path, backbone=backbone_card())
+    card = backbone_card()
+    assert list(card.extra['feature_shapes']) == ['16', '32', '8']  # as a card's JSON holds them
+    assert list(feature_shapes(card)) == [8, 16, 32]  # the order of the backbone's output
+    loaded = SegHead.load(path, backbone=card)
     maps = features(rng, 1)
     np.testing.assert_array_equal(loaded.logits(maps, SIZE), head.logits(maps, SIZE))
     with pytest.raises(SegHeadLoadError, match='feature channels'):
