@@ -133,7 +133,8 @@ def segmentation_metrics(confusion: np.ndarray) -> dict[str, Any]:
     return {key: scores[key] for key in ('pixel_accuracy', 'mean_iou', 'iou')}
 
 
-def _card(classes: ClassList, variant: str, size: tuple[int, int], params: dict, metrics: dict) -> ModelCard:
+def _card(classes: ClassList, variant: str, size: tuple[int, int], params: dict[str, Any],
+          metrics: dict[str, Any]) -> ModelCard:
     return ModelCard(
         kind='segmentation',
         architecture=f'{variant}_mobilenet_v2',

@@ -250,7 +250,7 @@ def train_model(
     )
 
     @tf.function
-    def train_step(iterator: Iterator) -> tf.Tensor:
+    def train_step(iterator: Iterator[tuple[tf.Tensor, tf.Tensor]]) -> tf.Tensor:
         def replica_step(images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
             with tf.GradientTape() as tape:
                 total, count = loss_terms(targets, model(images, training=True))
