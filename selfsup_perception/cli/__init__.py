@@ -11,23 +11,22 @@ from collections.abc import Callable, Sequence
 from selfsup_perception.core.errors import InputError
 from selfsup_perception.core.modelcard import ModelLoadError
 
-# verb -> (module implementing add_arguments/run, one-line help); a bare name is a module of this package
-# (selfsup_perception.cli.<name>); 'module:x' means add_x_arguments/run_x.
-# Modules load only when used, so e.g. ``selfsup dataset`` works on a robot without TensorFlow or MuJoCo.
+# verb -> (the module of this package implementing add_arguments/run: selfsup_perception.cli.<name>, one-line
+# help). Modules load only when used, so e.g. ``selfsup dataset`` works on a robot without TensorFlow or MuJoCo.
 VERBS: dict[str, tuple[str, str]] = {
     'demo': ('demo', 'the closed loop on the embedded simulator, with a report (make demo)'),
     'simulate': ('simulate', 'simulate the robot in a procedural world; write a rosbag2'),
-    'bag2dataset': ('selfsup_perception.rosio.bag2dataset', 'label a rosbag2 recording into a dataset'),
+    'bag2dataset': ('bag2dataset', 'label a rosbag2 recording into a dataset'),
     'dataset': ('dataset', 'inspect or export a dataset'),
     'train': ('train', 'train the obstacle head on a dataset'),
     'evaluate': ('evaluate', 'score heads against labels and ground truth; write a report'),
     'evaluate-seg': ('evaluate_seg', 'score segmentation models side by side'),
-    'pretrain': ('selfsup_perception.modelbuild.pretrain', 'train + export the embedding extractor (needs [build])'),
-    'train-seg': ('selfsup_perception.modelbuild.segtrain:train', 'train an FCN-32s/16s/8s (needs [build])'),
-    'export-seg': ('selfsup_perception.modelbuild.segtrain:export', 'export a trained FCN (needs [build])'),
+    'pretrain': ('pretrain', 'train + export the embedding extractor (needs [build])'),
+    'train-seg': ('train_seg', 'train an FCN-32s/16s/8s (needs [build])'),
+    'export-seg': ('export_seg', 'export a trained FCN (needs [build])'),
     'split-seg': ('split_seg', 'split a trained FCN into an int8 backbone + numpy head (needs [build])'),
     'train-seg-head': ('train_seg_head', 'fine-tune a split FCN\'s head on a dataset\'s pixel self-labels'),
-    'check-model': ('selfsup_perception.modelbuild.ops', 'list a .tflite\'s ops; fail on non-Edge-TPU ones'),
+    'check-model': ('check_model', 'list a .tflite\'s ops; fail on non-Edge-TPU ones'),
     'make-models': ('make_models', 'rebuild the shipped models from simulated worlds (make models)'),
     'report': ('report', 'compare metrics.json files of earlier evaluations'),
     'benchmark': ('benchmark', 'the unseen-world benchmark: train and score in N new worlds (make benchmark)'),
@@ -35,12 +34,7 @@ VERBS: dict[str, tuple[str, str]] = {
 
 
 def _functions(spec: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
-    module_name, _, part = spec.partition(':')
-    if '.' not in module_name:
-        module_name = f'{__name__}.{module_name}'
-    module = importlib.import_module(module_name)
-    if part:
-        return getattr(module, f'add_{part}_arguments'), getattr(module, f'run_{part}')
+    module = importlib.import_module(f'{__name__}.{spec}')
     return module.add_arguments, module.run
 
 

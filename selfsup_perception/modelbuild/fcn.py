@@ -12,6 +12,7 @@ aligned with the input pixels.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -45,7 +46,7 @@ class BilinearUpsampling(keras.initializers.Initializer):
             )
         return keras.ops.convert_to_tensor(bilinear_kernel((size + 1) // 2, in_channels), dtype=dtype)
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {}
 
 
@@ -62,10 +63,10 @@ class FixedCrop(keras.layers.Layer):
         start = (0, 0, 0, 0)
         return keras.ops.slice(inputs, start, (batch if batch else -1, self.height, self.width, channels))
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return (input_shape[0], self.height, self.width, input_shape[3])
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), 'height': self.height, 'width': self.width}
 
 

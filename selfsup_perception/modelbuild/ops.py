@@ -5,14 +5,12 @@ The allowlist is Coral's table of operations the Edge TPU compiler maps
 DEQUANTIZE is not in that table (it runs on the CPU), so a full-integer model must not need it.
 Ops that compute shapes at run time (SHAPE, and the STRIDED_SLICE/PACK that assemble a shape from
 it) mean the graph is not static; this project's models never need them (fixed crops use SLICE),
-so they are rejected even where Coral maps a static instance. Run as ``python -m
-selfsup_perception.modelbuild.ops MODEL...`` (exit status 1 if any model fails).
+so they are rejected even where Coral maps a static instance. Run as ``selfsup check-model MODEL...``
+(exit status 1 if any model fails).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,27 +155,3 @@ def check_edgetpu(
         elif op not in allowed:
             offending[op] = 'not mapped by the Edge TPU compiler'
     return OpsReport(path, tuple(ops), offending, tuple(dynamic), tuple(floats), model.SubgraphsLength())
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the op check (``python -m selfsup_perception.modelbuild.ops``)."""
-    parser.add_argument('models', nargs='+', type=Path, help='.tflite files')
-
-
-def run(args: argparse.Namespace) -> int:
-    """Print each model's op counts and problems; 1 if any model would not map fully, else 0."""
-    status = 0
-    for path in args.models:
-        report = check_edgetpu(path)
-        counts = ', '.join(f'{op} x{report.ops.count(op)}' for op in sorted(set(report.ops)))
-        print(f'{path}: {"OK" if report.ok else "NOT Edge TPU ready"} ({counts})')
-        for line in report.problems():
-            print(f'  {line}')
-        status |= not report.ok
-    return status
-
-
-if __name__ == '__main__':
-    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(cli)
-    sys.exit(run(cli.parse_args()))

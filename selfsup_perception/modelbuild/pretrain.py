@@ -6,12 +6,11 @@ split: neighbouring frames are near-duplicates). The frames are streamed from th
 ``.npz`` shards), shuffled in a bounded buffer and augmented (``augment``). The head is then dropped
 and the extractor exported (int8 and float TFLite, ONNX, Keras checkpoint, with model cards); the
 robot trains its own small numpy head on the embeddings. ``pretrain_embedding`` is the typed entry
-point; ``run`` is the command line's.
+point (``cli/pretrain.py`` is the command line's).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,14 +35,11 @@ from selfsup_perception.modelbuild.training import (
     ExportOptions,
     TrainingOptions,
     TrainingResult,
-    add_training_arguments,
     export_as_asked,
-    export_options,
     json_number,
     make_strategy,
     predictions,
     train_model,
-    training_options,
     worker,
 )
 
@@ -67,53 +63,6 @@ class PretrainOptions:
     training: TrainingOptions = field(default_factory=TrainingOptions)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``selfsup pretrain``."""
-    parser.add_argument(
-        'datasets',
-        nargs='+',
-        type=Path,
-        help='dataset files or .npz exports (selfsup dataset export --npz), in time order each',
-    )
-    parser.add_argument('--out', type=Path, default=Path('models/embedding'), help='output directory')
-    parser.add_argument('--name', default='embedding', help='model file name (without suffix)')
-    parser.add_argument(
-        '--input-size',
-        type=int,
-        nargs=2,
-        metavar=('H', 'W'),
-        help="model input size (default: the datasets' image size)",
-    )
-    parser.add_argument('--feature-layer', default=DEFAULT_FEATURE_LAYER, help='MobileNetV2 layer to pool')
-    parser.add_argument(
-        '--levels', type=int, nargs='+', default=list(SPP_LEVELS), help='pyramid levels (n x n)'
-    )
-    parser.add_argument('--hidden', type=int, default=0, help='hidden units of the head (0: logistic)')
-    parser.add_argument('--dropout', type=float, default=0.2, help='dropout on the embedding while training')
-    parser.add_argument(
-        '--hflip',
-        action='store_true',
-        help='also flip images left-right and reverse the sensor axis (only for sensors '
-        'mounted symmetrically and listed from one side to the other)',
-    )
-    add_training_arguments(parser, epochs=30, batch_size=32)
-
-
-def options_from_args(args: argparse.Namespace) -> PretrainOptions:
-    """The command line's options as ``PretrainOptions``."""
-    return PretrainOptions(
-        datasets=tuple(args.datasets),
-        export=export_options(args),
-        name=args.name,
-        input_size=tuple(args.input_size) if args.input_size else None,
-        feature_layer=args.feature_layer,
-        levels=tuple(args.levels),
-        hidden=args.hidden,
-        dropout=args.dropout,
-        training=training_options(args, flip=args.hflip),
-    )
-
-
 def _obstacle_metrics(probabilities: np.ndarray, targets: np.ndarray) -> dict[str, float | int | None]:
     """Validation loss (masked BCE), pooled AUC and the mean AUC over (distance, sensor) outputs;
     ``targets`` as the stream gives them (1/0 where known, negative where unknown)."""
@@ -135,12 +84,6 @@ def _obstacle_metrics(probabilities: np.ndarray, targets: np.ndarray) -> dict[st
         'val_auc_mean': json_number(float(np.mean(valid)) if valid else math.nan),
         'val_auc_outputs': len(valid),
     }
-
-
-def run(args: argparse.Namespace) -> int:
-    """``selfsup pretrain``: ``pretrain_embedding`` with the command line's options; 0 on success."""
-    pretrain_embedding(options_from_args(args))
-    return 0
 
 
 def pretrain_embedding(options: PretrainOptions) -> TrainingResult:

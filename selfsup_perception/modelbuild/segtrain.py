@@ -10,7 +10,6 @@ on it). ``train_segmentation`` and ``export_segmentation`` are the typed entry p
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,21 +23,17 @@ from selfsup_perception.core.segmentation import ClassList, confusion_matrix, se
 from selfsup_perception.modelbuild.augment import Augmentation
 from selfsup_perception.modelbuild.backbone import recalibrate_batch_norm
 from selfsup_perception.modelbuild.data import DataError, load_classes
-from selfsup_perception.modelbuild.fcn import VARIANTS, build_fcn, segmentation_loss_terms
+from selfsup_perception.modelbuild.fcn import build_fcn, segmentation_loss_terms
 from selfsup_perception.modelbuild.sources import gather, load_images, open_segmentation, split_sources
 from selfsup_perception.modelbuild.stream import Frames, ReadErrors, evaluation_stream, training_stream
 from selfsup_perception.modelbuild.training import (
     ExportOptions,
     TrainingOptions,
     TrainingResult,
-    add_export_options,
-    add_training_arguments,
     export_as_asked,
-    export_options,
     make_strategy,
     predictions,
     train_model,
-    training_options,
     worker,
 )
 
@@ -83,57 +78,14 @@ class ExportResult:
     paths: dict[str, Path]
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``selfsup train-seg``."""
-    parser.add_argument(
-        'sources', nargs='+', type=Path,
-        help='.npz shards (images, segmentation), dataset files with masks, VOC-style folders or COCO .json',
-    )
-    parser.add_argument('--classes', type=Path, required=True, help='class-list YAML (names, colours)')
-    parser.add_argument('--variant', choices=tuple(VARIANTS), default='fcn8s')
-    parser.add_argument('--out', type=Path, default=Path('models/segmentation'), help='output directory')
-    parser.add_argument('--name', help='model file name without suffix (default: the variant)')
-    parser.add_argument('--input-size', type=int, nargs=2, metavar=('H', 'W'), default=[240, 320])
-    parser.add_argument('--coco-images', type=Path, help='image folder of a COCO .json (default: its folder)')
-    parser.add_argument(
-        '--background',
-        default=None,
-        help='class of pixels no COCO annotation covers (default: the first class)',
-    )
-    parser.add_argument('--no-flip', action='store_true', help='no horizontal flips')
-    add_training_arguments(parser, epochs=50, batch_size=8)
-
-
-def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``selfsup export-seg``."""
-    parser.add_argument(
-        'checkpoint', type=Path, help='.keras checkpoint written by train-seg (card beside it)'
-    )
-    parser.add_argument(
-        '--calibration-data',
-        type=Path,
-        required=True,
-        help='.npz with images or a folder of images, for int8 calibration',
-    )
-    parser.add_argument(
-        '--input-size',
-        type=int,
-        nargs=2,
-        metavar=('H', 'W'),
-        help='export input size (default: the trained size)',
-    )
-    parser.add_argument('--out', type=Path, default=Path('models/segmentation'), help='output directory')
-    parser.add_argument('--name', help='model file name without suffix (default: variant_HxW)')
-    add_export_options(parser)
-
-
 def segmentation_metrics(confusion: np.ndarray) -> dict[str, Any]:
     """Pixel accuracy, per-class IoU and mean IoU (over classes present in truth or prediction)."""
     scores = segmentation_scores(confusion)
     return {key: scores[key] for key in ('pixel_accuracy', 'mean_iou', 'iou')}
 
 
-def _card(classes: ClassList, variant: str, size: tuple[int, int], params: dict, metrics: dict) -> ModelCard:
+def _card(classes: ClassList, variant: str, size: tuple[int, int], params: dict[str, Any],
+          metrics: dict[str, Any]) -> ModelCard:
     return ModelCard(
         kind='segmentation',
         architecture=f'{variant}_mobilenet_v2',
@@ -148,24 +100,6 @@ def _card(classes: ClassList, variant: str, size: tuple[int, int], params: dict,
             'output': 'class logits (N, H, W, classes): arg-max is the class',
         },
     )
-
-
-def run_train(args: argparse.Namespace) -> int:
-    """``selfsup train-seg``: ``train_segmentation`` with the command line's options; 0 on success."""
-    train_segmentation(
-        SegmentationOptions(
-            sources=tuple(args.sources),
-            classes=args.classes,
-            variant=args.variant,
-            export=export_options(args),
-            name=args.name,
-            input_size=tuple(args.input_size),
-            coco_images=args.coco_images,
-            background=args.background,
-            training=training_options(args, flip=not args.no_flip),
-        )
-    )
-    return 0
 
 
 def train_segmentation(options: SegmentationOptions) -> TrainingResult:
@@ -234,20 +168,6 @@ def train_segmentation(options: SegmentationOptions) -> TrainingResult:
     paths = export_as_asked(model, options.export, options.name or options.variant, card, calibration, 'logits',
                             'train-seg')
     return TrainingResult(model, card, paths, metrics, history)
-
-
-def run_export(args: argparse.Namespace) -> int:
-    """``selfsup export-seg``: ``export_segmentation`` with the command line's options; 0 on success."""
-    export_segmentation(
-        SegmentationExportOptions(
-            args.checkpoint,
-            args.calibration_data,
-            export_options(args),
-            tuple(args.input_size) if args.input_size else None,
-            args.name,
-        )
-    )
-    return 0
 
 
 def export_segmentation(options: SegmentationExportOptions) -> ExportResult:

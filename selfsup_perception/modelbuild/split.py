@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from selfsup_perception.core.modelcard import ModelCard, verify, write_card
-from selfsup_perception.core.seghead import VARIANTS, SegHead, split_features
+from selfsup_perception.core.seghead import VARIANTS, FeatureShapes, SegHead, split_features
 from selfsup_perception.modelbuild.backbone import FEATURE_LAYERS
 from selfsup_perception.modelbuild.data import DataError
 from selfsup_perception.modelbuild.export import run_tflite
@@ -52,14 +52,15 @@ class SplitResult:
     head: SegHead
 
 
-def split_model(fcn: keras.Model, variant: str, classes: tuple[str, ...]) -> tuple[keras.Model, SegHead, dict]:
+def split_model(fcn: keras.Model, variant: str, classes: tuple[str, ...]) -> tuple[keras.Model, SegHead, FeatureShapes]:
     """(backbone model: pixels -> flat features, the head with the FCN's weights, feature shapes by stride)."""
     strides = VARIANTS[variant]
     maps = {stride: fcn.get_layer(FEATURE_LAYERS[stride]).output for stride in sorted(strides)}
     flat = [keras.layers.Flatten(name=f'features_{stride}')(tensor) for stride, tensor in maps.items()]
     output = flat[0] if len(flat) == 1 else keras.layers.Concatenate(name='features')(flat)
     backbone = keras.Model(fcn.inputs[0], output, name=f'{variant}_backbone')
-    shapes = {stride: tuple(int(v) for v in tensor.shape[1:]) for stride, tensor in maps.items()}
+    shapes: FeatureShapes = {stride: (int(tensor.shape[1]), int(tensor.shape[2]), int(tensor.shape[3]))
+                             for stride, tensor in maps.items()}
     scores = {}
     for stride in strides:
         kernel, bias = fcn.get_layer(f'score_{stride}').get_weights()
@@ -78,18 +79,18 @@ def split_fcn(options: SplitOptions) -> SplitResult:
     params = card.extra.get('architecture_params') if card else None
     if card is None or card.kind != 'segmentation' or not params or not card.classes:
         raise DataError(f'{options.checkpoint}: its card does not describe an FCN trained by train-seg')
-    size = options.input_size or card.input_size
+    size: tuple[int, int] | None = options.input_size or card.input_size
     if size is None:
         raise DataError(f'{options.checkpoint}: no input size in its card; give one')
     trained = keras.saving.load_model(options.checkpoint)
-    fcn = build_fcn(params['variant'], params['num_classes'], tuple(size), params['alpha'])
+    fcn = build_fcn(params['variant'], params['num_classes'], size, params['alpha'])
     fcn.set_weights(trained.get_weights())
     backbone, head, shapes = split_model(fcn, params['variant'], tuple(card.classes))
     head.backbone_sha256 = weights_sha256(backbone)
     name = options.name or f'{params["variant"]}_backbone'
-    images = load_images(options.calibration_data, tuple(size), options.export.calibration)
+    images = load_images(options.calibration_data, size, options.export.calibration)
     exported = ModelCard(
-        kind='seg_backbone', architecture=f'{params["variant"]}_mobilenet_v2_backbone', input_size=tuple(size),
+        kind='seg_backbone', architecture=f'{params["variant"]}_mobilenet_v2_backbone', input_size=size,
         classes=card.classes, metrics=card.metrics,
         extra={**{k: card.extra[k] for k in ('architecture_params', 'class_colors', 'ignore_index', 'traversable')
                   if k in card.extra},
@@ -120,8 +121,8 @@ def weights_sha256(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
-def _agreement(fcn: keras.Model, backbone: keras.Model, head: SegHead, shapes: dict, images: np.ndarray,
-               int8: Path | None) -> dict:
+def _agreement(fcn: keras.Model, backbone: keras.Model, head: SegHead, shapes: FeatureShapes, images: np.ndarray,
+               int8: Path | None) -> dict[str, float]:
     """How often backbone + numpy head pick the whole (float) FCN's class: float backbone and int8 backbone."""
     size = tuple(fcn.input_shape[1:3])
     reference = fcn.predict(images.astype(np.float32), verbose=0).argmax(-1)

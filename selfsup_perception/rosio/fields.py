@@ -113,9 +113,9 @@ def image_to_rgb(msg: Any, max_pixels: int | None = None) -> np.ndarray:
     raise ImageError(f'not an image message: {type(msg).__name__}')
 
 
-def _as_bytes(data: Any) -> bytes | memoryview:
+def _as_bytes(data: Any) -> bytes | bytearray | memoryview:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return data
     if isinstance(data, np.ndarray):
-        return memoryview(np.ascontiguousarray(data, dtype=np.uint8))
+        return memoryview(np.ascontiguousarray(data, dtype=np.uint8))  # type: ignore[arg-type]  # stubs: 3.12+
     return memoryview(data)  # array.array('B') from rclpy

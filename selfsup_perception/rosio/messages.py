@@ -121,8 +121,8 @@ def range_message(kit: MessageKit, stamp: float, sensor: SensorConfig, value: fl
                    variance=variance)
 
 
-def laser_scan_message(kit: MessageKit, stamp: float, frame_id: str, ranges: Sequence[float], angle_min: float,
-                       angle_increment: float, range_max: float) -> Any:
+def laser_scan_message(kit: MessageKit, stamp: float, frame_id: str, ranges: Sequence[float] | np.ndarray,
+                       angle_min: float, angle_increment: float, range_max: float) -> Any:
     """sensor_msgs/LaserScan (e.g. one beam per proximity sensor, Thymio or Gazebo style)."""
     values = np.asarray(ranges, np.float32)
     return kit.new(

@@ -50,4 +50,4 @@ def segmentation_lookup(model: mujoco.MjModel, classes: Mapping[str, int]) -> np
 def segmentation_classes(ids: np.ndarray, lookup: np.ndarray) -> np.ndarray:
     """(H, W) uint8 classes from MuJoCo's segmentation render ((H, W, 2): object id, object type)."""
     geom = np.where(ids[..., 1] == _GEOM_TYPE, ids[..., 0], -1)
-    return lookup[geom + 1]
+    return lookup[geom + 1]  # type: ignore[no-any-return]  # numpy types fancy indexing as Any

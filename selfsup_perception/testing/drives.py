@@ -53,7 +53,8 @@ def message_exact_drive(config: LabelingConfig, spec: DriveSpec, seed: int) -> R
     stamps = np.array([stamp_seconds(factory.header(t, '')) for t in recording.stamp.tolist()])
     values = recording.values.copy()
     for i in np.flatnonzero(recording.kind == ODOMETRY):
-        values[i] = odometry_pose(factory.odometry(*values[i].tolist(), 0.0))
+        x, y, yaw = values[i].tolist()
+        values[i] = odometry_pose(factory.odometry(x, y, yaw, 0.0))
     readings = recording.kind >= 2
     values[readings, 0] = values[readings, 0].astype(np.float32)
     return Recording(recording.kind, stamps, values)

@@ -48,7 +48,8 @@ def _ray_hits(
         wall_x = np.where(direction[:, 0] > 0, half - origin[:, 0], -half - origin[:, 0]) / direction[:, 0]
         wall_y = np.where(direction[:, 1] > 0, half - origin[:, 1], -half - origin[:, 1]) / direction[:, 1]
     walls = np.minimum(np.where(wall_x > 0, wall_x, np.inf), np.where(wall_y > 0, wall_y, np.inf))
-    return np.minimum(hit.min(axis=1), walls)
+    nearest: np.ndarray = np.minimum(hit.min(axis=1), walls)
+    return nearest
 
 
 def synthetic_drive(config: LabelingConfig, spec: DriveSpec, seed: int) -> Recording:

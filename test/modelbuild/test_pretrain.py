@@ -13,6 +13,7 @@ pytest.importorskip('tensorflow')
 
 from modelbuild_helpers import labelled_dataset, labelled_frames
 
+from selfsup_perception.cli import pretrain as pretrain_cli
 from selfsup_perception.core.modelcard import read_card, verify
 from selfsup_perception.modelbuild import pretrain
 from selfsup_perception.modelbuild.augment import Augmentation
@@ -38,7 +39,7 @@ def _npz(path: Path, frames: int = 40) -> Path:
 
 def test_pretrain_exports_the_extractor(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
-    pretrain.add_arguments(parser)
+    pretrain_cli.add_arguments(parser)
     args = parser.parse_args(
         [
             str(_npz(tmp_path / 'a.npz')),
@@ -62,7 +63,7 @@ def test_pretrain_exports_the_extractor(tmp_path: Path) -> None:
             '--hflip',
         ]
     )
-    assert pretrain.run(args) == 0
+    assert pretrain_cli.run(args) == 0
     model = tmp_path / 'models' / 'embedding.tflite'
     card = verify(model)
     assert card == read_card(tmp_path / 'models' / 'embedding.keras')

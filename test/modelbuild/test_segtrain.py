@@ -12,6 +12,7 @@ pytest.importorskip('tensorflow')
 
 from modelbuild_helpers import smooth_images
 
+from selfsup_perception.cli import export_seg, train_seg
 from selfsup_perception.core.modelcard import verify
 from selfsup_perception.core.segmentation import confusion_matrix
 from selfsup_perception.modelbuild import segtrain
@@ -48,7 +49,7 @@ def test_train_then_export_at_another_size(tmp_path: Path) -> None:
     np.savez(data, images=images, segmentation=segmentation, stamps=np.arange(20.0))
     out = tmp_path / 'models'
     args = _parse(
-        segtrain.add_train_arguments,
+        train_seg.add_arguments,
         [
             str(data),
             '--classes',
@@ -73,7 +74,7 @@ def test_train_then_export_at_another_size(tmp_path: Path) -> None:
             'keras',
         ],
     )
-    assert segtrain.run_train(args) == 0
+    assert train_seg.run(args) == 0
     card = verify(out / 'fcn8s.tflite')
     assert card.kind == 'segmentation'
     assert card.classes == ('floor', 'obstacle', 'wall')
@@ -82,7 +83,7 @@ def test_train_then_export_at_another_size(tmp_path: Path) -> None:
     assert tflite_io(out / 'fcn8s.tflite')['output']['shape'] == [1, 64, 64, 3]
 
     args = _parse(
-        segtrain.add_export_arguments,
+        export_seg.add_arguments,
         [
             str(out / 'fcn8s.keras'),
             '--calibration-data',
@@ -100,7 +101,7 @@ def test_train_then_export_at_another_size(tmp_path: Path) -> None:
             'int8',
         ],
     )
-    assert segtrain.run_export(args) == 0
+    assert export_seg.run(args) == 0
     exported = out / 'fcn8s_96x128.tflite'
     io = tflite_io(exported)
     assert io['output']['shape'] == [1, 96, 128, 3]
