@@ -121,6 +121,9 @@ class SegHead:
     def check_backbone(self, card: ModelCard, where: str = 'segmentation head') -> FeatureShapes:
         """The backbone's feature shapes once they fit this head (channels, classes, its sha256); else
         ``SegHeadLoadError`` saying what differs."""
+        if card.kind != 'seg_backbone':
+            raise SegHeadLoadError(f'{where}: the model it would run on is a {card.kind} model, not a seg_backbone '
+                                   '(a split FCN\'s backbone: selfsup split-seg)')
         shapes = feature_shapes(card)
         wanted = self.channels()
         got = {stride: shapes[stride][2] for stride in wanted if stride in shapes}
