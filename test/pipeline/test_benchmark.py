@@ -185,8 +185,8 @@ def test_the_report_shows_failures_legacy_worlds_and_goals():
     assert '1 of 4 worlds (3 from the cache) simulated in this run; simulating and labelling a world took a median of 95 s' in report
     assert f'**Failed worlds**: {FIRST + 2}' in report
     assert '**failed: ValueError: no labels**' in report
-    assert '| robot-trained AUC 0.2 m | 0.910 | 0.850 | 2 | ≥ 0.95 (≥ 0.90) | no |' in report
-    assert '| FCN-8s mIoU | 0.850 | 0.800 | 2 |  |  |' in report
+    assert '| robot-trained AUC 0.2 m | 0.910 [0.850, 0.970] | 0.850 | 2 | ≥ 0.95 (≥ 0.90) | no |' in report
+    assert '| FCN-8s mIoU | 0.850 [0.800, 0.900] | 0.800 | 2 |  |  |' in report
     legacy = report.split('## Legacy evaluation worlds 1000')[1]
     assert '| 1000 | world 1000 | 10 / 5 | 0.990 | 0.950 |' in legacy
 
