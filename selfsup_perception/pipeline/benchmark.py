@@ -32,7 +32,8 @@ from selfsup_perception.core.modelcard import file_sha256
 from selfsup_perception.core.resources import package_file, robot_config, sim_classes
 from selfsup_perception.core.segmentation import load_classes, segmentation_scores
 from selfsup_perception.inference.embedder import Embedder
-from selfsup_perception.pipeline.heads import load_head, score_heads, train_on_dataset
+from selfsup_perception.pipeline.heads import load_head, score_heads
+from selfsup_perception.pipeline.robot_training import train_on_dataset
 from selfsup_perception.pipeline.segmentation import SegEvaluationOptions, evaluate_models, load_data
 from selfsup_perception.pipeline.worlds import in_workers, simulated_dataset
 from selfsup_perception.sim import seeds

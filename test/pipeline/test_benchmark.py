@@ -24,7 +24,7 @@ from selfsup_perception.pipeline.benchmark import (
     traversable_confusion,
     world_jobs,
 )
-from selfsup_perception.pipeline.heads import train_on_dataset
+from selfsup_perception.pipeline.robot_training import train_on_dataset
 from selfsup_perception.pipeline.worlds import simulated_dataset
 from selfsup_perception.reports.benchmark import report_markdown
 from selfsup_perception.testing.datasets import write_dataset
