@@ -62,9 +62,12 @@ def world_table(rows: Sequence[Mapping[str, Any]], table_columns: Sequence[tuple
 
 
 def summary_table(document: Mapping[str, Any]) -> list[str]:
-    """Markdown: median and worst per metric over the benchmark worlds, with the issue's goal where it sets one."""
+    """Markdown: median (with its bootstrap interval over worlds) and worst per metric over the benchmark worlds,
+    with the issue's goal where it sets one."""
     goals = {(g['stage'], g['entry'], g['metric']): g for g in document['goals']}
-    lines = ['| metric | median | worst | worlds | goal: median (worst) | met |', '| --- |' + ' --- |' * 5]
+    coverage = document.get('interval', {}).get('coverage', 0.95)
+    lines = [f'| metric | median | median {coverage:.0%} interval | worst | worlds | goal: median (worst) | met |',
+             '| --- |' + ' --- |' * 6]
     for entry in document['summary']:
         key = (entry['stage'], entry['entry'], entry['metric'])
         goal, met = goals.get(key), ''
@@ -73,8 +76,9 @@ def summary_table(document: Mapping[str, Any]) -> list[str]:
                        for value, wanted in ((entry['median'], goal['median']), (entry['worst'], goal['worst']))]
             met = 'yes' if all(reached) else 'median only' if reached[0] else 'worst only' if reached[1] else 'no'
         target = f'≥ {goal["median"]:.2f} (≥ {goal["worst"]:.2f})' if goal else ''
-        lines.append(f'| {label(key)} | {number(entry["median"])} | {number(entry["worst"])} | {entry["worlds"]} | '
-                     f'{target} | {met} |')
+        interval = f'{number(entry.get("median_low"))}–{number(entry.get("median_high"))}'
+        lines.append(f'| {label(key)} | {number(entry["median"])} | {interval} | {number(entry["worst"])} | '
+                     f'{entry["worlds"]} | {target} | {met} |')
     return lines
 
 
@@ -89,7 +93,10 @@ def report_markdown(document: Mapping[str, Any]) -> str:
         f'# {document["title"]}', '',
         f'Worlds from the benchmark seed range {low}..{high}, which no model building or tuning uses. In each '
         f'world the robot drives {settings["minutes"]:g} simulated minutes (run 0) and labels its own data; '
-        'the shipped head is fine-tuned on that drive as the trainer node does (**robot-trained**). A second '
+        'the shipped head is fine-tuned on that drive as the trainer node does, once per training variant '
+        '(the ablation: **robot-trained** on the labels only, **+ consistency** adds the state-consistency loss, '
+        '**+ mean teacher** takes its targets from a moving average of the weights)'
+        + default_text(document) + '. A second '
         f'run in the same world ({settings["eval_minutes"]:g} simulated minutes, run 1, other random turns) is '
         'scored against the simulator\'s ground truth: obstacle-head ROC AUC at each distance (sensors pooled), '
         'segmentation mIoU over floor / obstacle / wall and over traversable (floor) vs not, and the free-space '
@@ -104,7 +111,11 @@ def report_markdown(document: Mapping[str, Any]) -> str:
         lines += ['', '**Not a benchmark result**: some seeds lie outside the benchmark range (--allow-any-seed).']
     if document['failed']:
         lines += ['', f'**Failed worlds**: {", ".join(map(str, document["failed"]))} (see the tables).']
-    lines += ['', f'## Median and worst over the {len(worlds)} worlds', '', *summary_table(document),
+    interval = document.get('interval')
+    bootstrap = [] if not interval else ['', f'Median intervals: {interval["coverage"]:.0%} percentile bootstrap over '
+                                         f'the worlds ({interval["resamples"]} resamples of the worlds, seed '
+                                         f'{interval["seed"]}).']
+    lines += ['', f'## Median and worst over the {len(worlds)} worlds', *bootstrap, '', *summary_table(document),
               '', '## Per world', '', *world_table(worlds, table_columns),
               '', f'![per-world values]({PLOT})']
     if legacy:
@@ -112,6 +123,13 @@ def report_markdown(document: Mapping[str, Any]) -> str:
                   'median)', '', 'The evaluation worlds of earlier results; they lie in the training seed range.',
                   '', *world_table(legacy, table_columns)]
     return '\n'.join(lines) + '\n'
+
+
+def default_text(document: Mapping[str, Any]) -> str:
+    """Which robot-trained entry the trainer node and ``selfsup train`` use by default (the goals are its)."""
+    default = document.get('default_head')
+    return '' if not default else (f'; the trainer node and `selfsup train` use the {default["variant"]} variant '
+                                   f'by default (**{default["entry"]}**, `core/head.py` DEFAULT_VARIANT)')
 
 
 def making_text(making: Mapping[str, Any]) -> str:

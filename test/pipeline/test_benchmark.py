@@ -12,14 +12,18 @@ import pytest
 
 from selfsup_perception.cli import main
 from selfsup_perception.core.config import load_config
-from selfsup_perception.core.head import HeadOptions
+from selfsup_perception.core.head import DEFAULT_VARIANT, TRAINING_VARIANTS, HeadOptions
 from selfsup_perception.core.resources import robot_config
 from selfsup_perception.inference.embedder import Embedder
 from selfsup_perception.pipeline.benchmark import (
     BENCHMARK_SEEDS,
+    DEFAULT_ENTRY,
+    HEADS,
     LEGACY_SEEDS,
+    ROBOT_TRAINED,
     BenchmarkOptions,
     columns,
+    median_interval,
     summarize,
     traversable_confusion,
     world_jobs,
@@ -66,9 +70,17 @@ def test_a_tiny_benchmark_runs_end_to_end(tiny_models, tmp_path, capsys):
         assert row['error'] is None
         assert row['frames']['drive'] >= 170
         assert row['frames']['scoring'] >= 110
-        assert set(row['scores']['detector']) == {'shipped', 'robot-trained'}
+        assert set(row['scores']['detector']) == {'shipped', 'robot-trained', 'robot-trained + consistency',
+                                                  'robot-trained + consistency + mean teacher'}
         assert set(row['scores']['segmentation']['FCN-8s']) == {'mIoU', 'traversable mIoU', 'free space within 10%'}
-        assert row['details']['detector']['heads']['robot-trained']['labelled_frames'] > 0
+        heads = row['details']['detector']['heads']
+        assert heads['robot-trained']['labelled_frames'] > 0
+        for entry, variant in ROBOT_TRAINED.items():
+            weight, decay = TRAINING_VARIANTS[variant]
+            assert (heads[entry]['variant'], heads[entry]['consistency_weight'], heads[entry]['teacher_decay']) == \
+                (variant, weight, decay)
+        assert heads['robot-trained']['pairs_found'] == 0
+        assert heads['robot-trained + consistency']['pairs_found'] > 0  # the drive's odometry pairs its frames
         for entries in row['scores'].values():
             for metrics in entries.values():
                 assert all(v is None or 0.0 <= v <= 1.0 for v in metrics.values())
@@ -81,11 +93,18 @@ def test_a_tiny_benchmark_runs_end_to_end(tiny_models, tmp_path, capsys):
         if values:
             assert entry['median'] == pytest.approx(statistics.median(values))
             assert entry['worst'] == pytest.approx(min(values))
+            assert min(values) <= entry['median_low'] <= entry['median'] <= entry['median_high'] <= max(values)
+    aucs = {(e['entry'], e['metric']) for e in document['summary'] if e['stage'] == 'detector'}
+    assert aucs == {(entry, f'AUC {d} m') for entry in HEADS for d in ('0.2', '0.5', '1.0')}
+    assert document['default_head'] == {'entry': DEFAULT_ENTRY, 'variant': DEFAULT_VARIANT}
+    assert document['interval']['coverage'] == 0.95
     report = (out / 'report.md').read_text()
     assert report.startswith(f'# Unseen-world benchmark: 2 worlds (seeds {FIRST}..{FIRST + 1})\n')
     assert f'| {FIRST} | ' in report
     assert f'| {FIRST + 1} | ' in report
     assert '| robot-trained AUC 0.2 m |' in report
+    assert '| robot-trained + consistency + mean teacher AUC 1.0 m |' in report
+    assert 'median 95% interval' in report
     assert '| FCN-8s traversable mIoU |' in report
     assert 'Legacy' not in report
     assert '| robot-trained AUC 0.5 m |' in capsys.readouterr().out
@@ -148,7 +167,23 @@ def test_median_and_worst_over_the_worlds_where_a_score_is_defined():
     auc, miou = summary.values()
     assert (auc['median'], auc['worst'], auc['worlds']) == (pytest.approx(0.8), 0.7, 3)
     assert (miou['median'], miou['worst'], miou['worlds']) == (pytest.approx(0.6), 0.2, 4)
+    assert (auc['median_low'], auc['median_high']) == median_interval([0.9, 0.7, 0.8])
+    assert auc['median_low'] <= auc['median'] <= auc['median_high']
     assert summarize([_row(1, 0, 0, 'boom')]) == []
+
+
+def test_the_median_interval_resamples_worlds_with_a_fixed_seed():
+    values = [0.61, 0.95, 0.88, 0.72, 0.9, 0.83, 0.79, 0.93]
+    low, high = median_interval(values)
+    assert min(values) <= low < statistics.median(values) < high <= max(values)
+    assert median_interval(values) == (low, high)  # the same for the same seed
+    assert median_interval([0.8]) == (0.8, 0.8)
+    narrow = median_interval(values * 10)  # more worlds, the same spread: a narrower interval
+    assert narrow[1] - narrow[0] < high - low
+    with pytest.raises(ValueError, match='at least one'):
+        median_interval([])
+    assert DEFAULT_ENTRY in HEADS
+    assert sorted(ROBOT_TRAINED.values()) == sorted(TRAINING_VARIANTS)  # one entry per training variant
     assert columns([]) == []
 
 
@@ -170,8 +205,8 @@ def test_the_report_shows_failures_legacy_worlds_and_goals():
     assert '1 of 4 worlds (3 from the cache) simulated in this run; simulating and labelling a world took a median of 95 s' in report
     assert f'**Failed worlds**: {FIRST + 2}' in report
     assert '**failed: ValueError: no labels**' in report
-    assert '| robot-trained AUC 0.2 m | 0.910 | 0.850 | 2 | ≥ 0.95 (≥ 0.90) | no |' in report
-    assert '| FCN-8s mIoU | 0.850 | 0.800 | 2 |  |  |' in report
+    assert '| robot-trained AUC 0.2 m | 0.910 | 0.850–0.970 | 0.850 | 2 | ≥ 0.95 (≥ 0.90) | no |' in report
+    assert '| FCN-8s mIoU | 0.850 | 0.800–0.900 | 0.800 | 2 |  |  |' in report
     legacy = report.split('## Legacy evaluation worlds 1000')[1]
     assert '| 1000 | world 1000 | 10 / 5 | 0.990 | 0.950 |' in legacy
 
