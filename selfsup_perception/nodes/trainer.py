@@ -32,9 +32,8 @@ from selfsup_perception.pipeline.robot_training import auc_text, replay_memory, 
 #: Parameters that are HeadOptions fields (the defaults are HeadOptions', so ``core.head.DEFAULT_VARIANT``'s).
 HEAD_PARAMETERS = {
     'hidden': 'hidden units of the head (0: logistic layer)', 'max_epochs': 'training epochs at most (>= 1)',
-    'seed': 'random seed of the head training and the replay memory',
-    'consistency_weight': 'weight of the state-consistency loss (>= 0; 0: labels only)', 'teacher_decay':
-    'mean teacher: consistency targets from a moving average of the weights (decay in [0, 1); 0: none)'}
+    'seed': 'random seed of the training and the replay memory', 'teacher_decay': 'mean-teacher decay [0, 1), 0: none',
+    'consistency_weight': 'weight of the state-consistency loss (>= 0; 0: labels only)'}
 COUNTERS = ('frames_seen', 'labelled_frames_seen', 'embeddings_computed', 'trainings', 'heads_published',
             'heads_kept', 'training_failures', 'callback_errors', 'problems')
 
@@ -89,7 +88,8 @@ class TrainerNode(Node):
         self._worker = threading.Thread(target=self._work, name='trainer', daemon=True)
         self._worker.start()
         after = self.retrain_after or '(never: ~/train only)'
-        self.get_logger().info(f'watching {self.dataset_path}; retraining after {after} new labelled frames')
+        self.get_logger().info(f'watching {self.dataset_path}; retraining after {after} new labelled frames; '
+                               f'heads go to {self.head_path}')
 
     def _initial_head(self, start_head: str) -> Head | None:
         """The head at ``head_path`` if usable (announced again), else ``start_head`` to fine-tune (not announced)."""
