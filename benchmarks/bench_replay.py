@@ -33,7 +33,7 @@ from selfsup_perception.core.dataset import Dataset, DatasetWriter, FrameBatch, 
 from selfsup_perception.core.head import HeadOptions  # noqa: E402
 from selfsup_perception.core.replay import FrameSource, ReplayMemory  # noqa: E402
 from selfsup_perception.core.resources import robot_config  # noqa: E402
-from selfsup_perception.pipeline.robot_training import retrain  # noqa: E402
+from selfsup_perception.pipeline.robot_training import HeadFit, retrain  # noqa: E402
 
 EMBEDDING = 2352  # the shipped embedding
 STEADY = 2000  # new frames between two retrainings in the steady state
@@ -95,11 +95,13 @@ def child(frames: int, sqlite: Path | None) -> dict[str, float]:
     config = load_config(robot_config())
     source: FrameSource = SyntheticStream(config, frames + STEADY) if sqlite is None else Dataset(sqlite)
     memory = ReplayMemory(EMBEDDING, config.distances, len(config.sensors), max_jump=config.max_odom_jump)
-    times, fit = [], None
+    times: list[float] = []
+    fit: HeadFit | None = None
     for recorded in (frames, frames + STEADY):
         started = time.perf_counter()
-        fit = retrain(memory, _Upto(source, recorded), config, OPTIONS, dataset='bench', embedding_sha256='bench',
-                      start=None if fit is None else fit.head)
+        result = retrain(memory, _Upto(source, recorded), config, OPTIONS, None if fit is None else fit.head,
+                         dataset='bench', embedding_sha256='bench')
+        fit = result.fit
         times.append(time.perf_counter() - started)
     assert fit is not None
     return {'frames': frames, 'held': len(memory), 'first_s': times[0], 'steady_s': times[1],

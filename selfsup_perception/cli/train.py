@@ -1,22 +1,26 @@
 """``selfsup train DATASET --embedding MODEL --out HEAD``: train the obstacle head on a dataset.
 
 Embeddings missing from the dataset's cache are computed once per frame with the chosen backend and
-stored; the head is trained with early stopping on time-blocked validation frames and written with
-its model card (both atomically). The summary ends with the validation AUC.
+stored; the head is trained (``pipeline.robot_training``: the labels, plus with ``--consistency-weight``
+the state-consistency pairs found with the tolerances the dataset was labelled with) with early stopping
+on time-blocked validation frames and written with its model card (both atomically). The summary ends
+with the validation AUC.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from selfsup_perception.cli.options import add_embedder_arguments, open_embedder
 from selfsup_perception.core.dataset import Dataset, DatasetError
-from selfsup_perception.core.head import HeadOptions
+from selfsup_perception.core.head import DEFAULT_VARIANT, HeadOptions
 from selfsup_perception.core.modelcard import ModelLoadError
 from selfsup_perception.inference import BackendUnavailable
-from selfsup_perception.pipeline.heads import load_head, train_on_dataset
+from selfsup_perception.pipeline.heads import load_head
+from selfsup_perception.pipeline.robot_training import train_on_dataset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,16 +35,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--seed', type=int, default=0, help='random seed (training is deterministic for it)')
     parser.add_argument('--max-epochs', type=int, default=HeadOptions.max_epochs, help='epochs at most')
     parser.add_argument('--consistency-weight', type=float, default=HeadOptions.consistency_weight,
-                        help='weight of the state-consistency term over pairs of frames that see the same place, '
-                             'labelled or not (Nava et al. 2021; 0: labels only)')
+                        help='weight of the state-consistency loss (>= 0; 0: labels only; default '
+                             f'%(default)s, the {DEFAULT_VARIANT!r} variant)')
     parser.add_argument('--teacher-decay', type=float, default=HeadOptions.teacher_decay,
-                        help='consistency targets from a mean teacher with this EMA decay (0: the head itself)')
+                        help='mean teacher: the consistency targets come from a moving average of the weights '
+                             'with this decay per step (in [0, 1); 0: from the current weights; default %(default)s)')
+
+
+def option_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the training flags (one line naming the flag), or None."""
+    checks = (('--consistency-weight', args.consistency_weight, math.isfinite(args.consistency_weight)
+               and args.consistency_weight >= 0, 'a number >= 0'),
+              ('--teacher-decay', args.teacher_decay, 0 <= args.teacher_decay < 1, 'in [0, 1)'),
+              ('--max-epochs', args.max_epochs, args.max_epochs >= 1, '>= 1'))
+    return next((f'{flag} must be {must}, got {value}' for flag, value, ok, must in checks if not ok), None)
 
 
 def run(args: argparse.Namespace) -> int:
     """Train and save; 0 on success, 2 on a bad dataset, model or option (message on stderr)."""
-    if args.out.suffix != '.npz':
-        print(f'error: --out must end in .npz, got {args.out}', file=sys.stderr)
+    problem = option_problem(args) or (None if args.out.suffix == '.npz' else
+                                       f'--out must end in .npz, got {args.out}')
+    if problem:
+        print(f'error: {problem}', file=sys.stderr)
         return 2
     try:
         embedder = open_embedder(args)
@@ -73,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
           f'computed, {frames.ids.size - frames.computed} cached [{embedder.description}]')
     print(f'training: {summary["n_train"]} frames, validation: {summary["n_val"]} frames in time blocks; '
           f'{summary["epochs"]} epochs (best {summary["best_epoch"]}'
-          f'{", stopped early" if summary["stopped_early"] else ""}), {summary["seconds"]:.1f} s'
-          + (f'; {summary["consistency_pairs"]:,} consistency pairs' if summary.get('consistency_pairs') else ''))
+          f'{", stopped early" if summary["stopped_early"] else ""}), {summary["seconds"]:.1f} s; consistency '
+          f'pairs: {result.fit.pairs.found} found (weight {options.consistency_weight:g}, teacher decay '
+          f'{options.teacher_decay:g})')
     loss = summary['val_loss']
     print(f'validation loss: {"-" if loss is None else f"{loss:.4f}"}; validation mean AUC: '
           f'{"undefined (a class is missing)" if auc is None else f"{auc:.3f}"}')

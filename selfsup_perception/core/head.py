@@ -38,6 +38,18 @@ MAX_HEAD_VALUES = 1 << 24  # weights a head may have (16.8 M: 64 MB as float32);
 Layers = tuple[tuple[np.ndarray, np.ndarray], ...]  # (W, b) per layer
 
 
+#: The semi-supervised variants of head training (issue 12), by name: (consistency weight, teacher decay).
+#: The unseen-world benchmark scores each as a head entry (labels only / + consistency / + a mean teacher).
+TRAINING_VARIANTS: dict[str, tuple[float, float]] = {
+    'labels only': (0.0, 0.0),
+    'consistency': (1.0, 0.0),
+    'consistency + mean teacher': (1.0, 0.99),
+}
+#: The variant ``selfsup train`` and the trainer node use unless told otherwise (HeadOptions' defaults): the
+#: one the benchmark's ablation shows best. Labels only until a 20-world benchmark run shows otherwise.
+DEFAULT_VARIANT = 'labels only'
+
+
 class HeadLoadError(ModelLoadError):
     """A saved head is missing, corrupt, or does not fit the embedder/labels it is used with."""
 
@@ -54,7 +66,8 @@ class HeadOptions:
     unlabelled training frames that have pairs; each frame of a batch with pairs draws one of them, and
     the loss adds ``consistency_weight`` x the cross-entropy of its far output against the pair's nearer
     output, a fixed target (no gradient through it). ``teacher_decay`` > 0 takes that target from an
-    exponential moving average of the weights (mean teacher) instead of the current ones.
+    exponential moving average of the weights (mean teacher) instead of the current ones. Their defaults are
+    those of :data:`DEFAULT_VARIANT`.
     """
 
     hidden: int = 0
@@ -69,8 +82,8 @@ class HeadOptions:
     validation_blocks: int = 5
     guard: float = 1.0
     seed: int = 0
-    consistency_weight: float = 0.0
-    teacher_decay: float = 0.0
+    consistency_weight: float = TRAINING_VARIANTS[DEFAULT_VARIANT][0]
+    teacher_decay: float = TRAINING_VARIANTS[DEFAULT_VARIANT][1]
 
     def __post_init__(self) -> None:
         checks = {
@@ -85,12 +98,20 @@ class HeadOptions:
             'validation_fraction': 0 <= self.validation_fraction < 1,
             'validation_blocks': self.validation_blocks >= 1,
             'guard': self.guard >= 0,
-            'consistency_weight': self.consistency_weight >= 0,
+            'consistency_weight': 0 <= self.consistency_weight < math.inf,
             'teacher_decay': 0 <= self.teacher_decay < 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f'invalid head options: {", ".join(f"{n}={getattr(self, n)!r}" for n in bad)}')
+
+
+def variant_options(name: str, **options: Any) -> HeadOptions:
+    """The options of training variant ``name`` (:data:`TRAINING_VARIANTS`), the others as given."""
+    if name not in TRAINING_VARIANTS:
+        raise ValueError(f'no training variant {name!r}: the variants are {", ".join(TRAINING_VARIANTS)}')
+    weight, decay = TRAINING_VARIANTS[name]
+    return HeadOptions(consistency_weight=weight, teacher_decay=decay, **options)
 
 
 @dataclass

@@ -84,7 +84,9 @@ class ReplayMemory:
     """Holds at most ``options.capacity`` frames (embeddings float16) plus the clip being filled.
 
     Feed it frame batches in id order (``add`` or ``ingest``); ``frames`` is what the head trains on:
-    the complete clips (the newest frames, fewer than a clip, wait for theirs to fill).
+    the complete clips, and with ``waiting`` the newest frames too, fewer than a clip, that wait for
+    theirs to fill. The clip being filled lies right after the complete ones while the memory fills,
+    then in one slot of its own, so both are one view.
     """
 
     def __init__(self, embedding_size: int, distances: Sequence[float], sensors: int,
@@ -94,7 +96,7 @@ class ReplayMemory:
         length = self.options.clip_frames
         self.slots = self.options.capacity // length
         self.recent = min(round(self.options.recent_fraction * self.slots), self.slots - 1)
-        rows = (self.slots + 1) * length  # the last slot holds the clip being filled
+        rows = (self.slots + 1) * length  # the clip being filled: in slot ``held`` (the last one once full)
         k = len(distances)
         self._fields = _Fields(np.zeros(rows, np.int64), np.zeros(rows), np.zeros((rows, 3)), np.zeros(rows, np.int64),
                                np.zeros((rows, k, sensors), np.uint8), np.zeros((rows, k, sensors), bool),
@@ -112,8 +114,9 @@ class ReplayMemory:
         """Clips completed since the start (held or not)."""
         return self._state.clips
 
-    def frames(self) -> TrainingFrames:
-        f, rows = self._fields, slice(0, len(self))
+    def frames(self, waiting: bool = False) -> TrainingFrames:
+        """The complete clips' frames; with ``waiting`` the frames of the clip being filled as well."""
+        f, rows = self._fields, slice(0, len(self) + (self._state.open if waiting else 0))
         return TrainingFrames(f.ids[rows], f.stamps[rows], f.poses[rows], f.pieces[rows], f.labels[rows], f.mask[rows],
                             f.embeddings[rows])
 
@@ -147,7 +150,7 @@ class ReplayMemory:
         incoming = _Fields(batch.ids, batch.stamps, batch.poses, pieces, batch.labels, batch.mask,
                            np.zeros((n, size), np.float16))
         incoming.embeddings[wanted] = halves
-        open_rows = self.slots * length
+        open_rows = self._state.held * length  # the clip being filled, before the batch
         for slot, start in placed.items():
             before = max(-start, 0)  # a clip begun in an earlier batch: its first frames wait in the open slot
             self._fields.copy(slot * length, self._fields, open_rows, before)
@@ -155,7 +158,7 @@ class ReplayMemory:
         if open_start < 0:  # no clip was completed: the batch joins the frames waiting
             self._fields.copy(open_rows + waiting, incoming, 0, n)
         else:
-            self._fields.copy(open_rows, incoming, open_start, n - open_start)
+            self._fields.copy(state.held * length, incoming, open_start, n - open_start)
         self._state, self._tracker, self.last_id = state, tracker, int(batch.ids[-1])
 
     def _plan(self, far: np.ndarray) -> tuple[dict[int, int], _State]:
@@ -167,7 +170,7 @@ class ReplayMemory:
         length, slots = self.options.clip_frames, self.slots
         old = self._state
         keys, numbers, held, clips = old.keys.copy(), old.numbers.copy(), old.held, old.clips
-        waiting_far = int(self._fields.mask[slots * length : slots * length + old.open][:, self._far]
+        waiting_far = int(self._fields.mask[old.held * length : old.held * length + old.open][:, self._far]
                           .any(axis=(1, 2)).sum())
         placed: dict[int, int] = {}
         start = -old.open
@@ -218,9 +221,11 @@ class _State:
     open: int  # frames waiting in the clip being filled
 
 
-def ingest(memory: ReplayMemory, source: FrameSource, embedding_sha256: str, batch_size: int = 2048) -> int:
-    """Add the frames of ``source`` after ``memory.last_id``; returns how many. Raises ``LookupError`` (and adds
-    nothing of that batch) when a frame the memory keeps has no cached embedding of that model."""
+def ingest(memory: ReplayMemory, source: FrameSource, embedding_sha256: str, batch_size: int = 2048,
+           until: int | None = None) -> int:
+    """Add the frames of ``source`` after ``memory.last_id`` (up to id ``until`` when given: the frames whose
+    embeddings were computed, while the labeler appends more); returns how many. Raises ``LookupError`` (and
+    adds nothing of that batch) when a frame the memory keeps has no cached embedding of that model."""
     added = 0
 
     def fetch(ids: np.ndarray) -> np.ndarray:
@@ -231,7 +236,15 @@ def ingest(memory: ReplayMemory, source: FrameSource, embedding_sha256: str, bat
                               f'{embedding_sha256[:12]}...; compute them first')
         return np.stack([found[int(i)] for i in ids])
 
-    for batch in source.iter_batches(batch_size, memory.last_id, images=False, extras=False):
+    for read in source.iter_batches(batch_size, memory.last_id, images=False, extras=False):
+        keep = read.ids <= (read.ids[-1] if until is None or not read.ids.size else until)
+        if not keep.any():
+            break
+        batch = read if keep.all() else FrameBatch(read.ids[keep], read.stamps[keep], read.poses[keep],
+                                                   read.segments[keep], read.labels[keep], read.mask[keep],
+                                                   None, None, None)
         memory.add(batch, fetch)
         added += batch.ids.size
+        if not keep.all():
+            break
     return added

@@ -32,7 +32,8 @@ from selfsup_perception.core.resources import package_file, robot_config
 from selfsup_perception.demo.monitor import Monitor
 from selfsup_perception.inference.embedder import Embedder
 from selfsup_perception.nodes import NODES
-from selfsup_perception.pipeline.heads import load_head, score_heads, train_on_dataset
+from selfsup_perception.pipeline.heads import load_head, score_heads
+from selfsup_perception.pipeline.robot_training import train_on_dataset
 from selfsup_perception.pipeline.seg_heads import fit_on_dataset, open_split_model, save_fit
 from selfsup_perception.pipeline.segmentation import SegEvaluationOptions, evaluate_models, load_data
 from selfsup_perception.reports.demo import write_demo_report

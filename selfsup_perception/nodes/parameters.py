@@ -114,9 +114,9 @@ def declare_embedder(node: Node) -> Embedder:
 def declare_head_options(node: Node) -> HeadOptions:
     """Declare the obstacle head's training parameters (``hidden``, ``max_epochs``, ``seed``,
     ``consistency_weight``, ``teacher_decay``; defaults those of ``HeadOptions``) and validate them."""
-    hidden = declare(node, 'hidden', 0, 'hidden units of the head (0: logistic layer)')
+    hidden = declare(node, 'hidden', HeadOptions.hidden, 'hidden units of the head (0: logistic layer)')
     max_epochs = declare(node, 'max_epochs', HeadOptions.max_epochs, 'training epochs at most (>= 1)')
-    seed = declare(node, 'seed', 0, 'random seed of the head training')
+    seed = declare(node, 'seed', HeadOptions.seed, 'random seed of the training (and of the replay memory)')
     weight = declare(node, 'consistency_weight', HeadOptions.consistency_weight, 'weight of the state-consistency '
                      'term over pairs of frames that see the same place, labelled or not (0: labels only)')
     decay = declare(node, 'teacher_decay', HeadOptions.teacher_decay, 'consistency targets from a mean teacher '

@@ -1,10 +1,12 @@
 """The ``trainer`` node: learns the head on the robot from the dataset the labeler writes.
 
-It polls the dataset, embeds new frames (cached in the dataset), retrains when enough new labelled
-frames have arrived or ``~/train`` is called, and publishes the new head only when it beats the head
-in use on validation frames neither has trained on, on ``~/model`` (transient local). With ``seg_backbone``
-it also trains the split FCN's segmentation head on the pixel self-labels, announced on ``~/seg_head``
-(``nodes.seg_training``). All work runs in a niced worker thread: the executor only answers ~/train.
+It polls the dataset, embeds new frames (cached in the dataset), reads only those into a replay memory of
+``replay_size`` frames (bounded RAM and time), retrains on what it holds (labels, and with ``consistency_weight``
+state-consistency pairs) when enough new labelled frames have arrived or ``~/train`` is called, and publishes
+the new head only when it beats the head in use on validation frames neither has trained on; the path is
+announced on ``~/model`` (transient local: a detector started later still gets it). With ``seg_backbone`` it
+also trains the split FCN's segmentation head on the pixel self-labels, announced on ``~/seg_head``
+(``nodes.seg_training``). The work runs in a niced worker thread: the executor only answers ``~/train``.
 """
 
 from __future__ import annotations
@@ -19,15 +21,16 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from selfsup_perception.core.config import labeling_from_stored
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.head import Head
+from selfsup_perception.core.replay import ReplayMemory, ReplayOptions
 from selfsup_perception.nodes.common import MODEL_QOS, Diagnostics, join_unless_hurried, logger_of, run_node
 from selfsup_perception.nodes.parameters import ParameterError, declare, declare_embedder, declare_head_options
 from selfsup_perception.nodes.seg_training import COUNTERS as SEG_COUNTERS
 from selfsup_perception.nodes.seg_training import declare_seg_training, train_segmentation
-from selfsup_perception.pipeline.frames import load_frames, update_embeddings
-from selfsup_perception.pipeline.retraining import auc_text, initial_head, retrain
-from selfsup_perception.pipeline.robot_training import consistency_pairs
+from selfsup_perception.pipeline.frames import update_embeddings
+from selfsup_perception.pipeline.robot_training import auc_text, replay_memory, retrain, trained_through
 
 COUNTERS = ('frames_seen', 'labelled_frames_seen', 'embeddings_computed', 'trainings', 'heads_published',
             'heads_kept', 'training_failures', *SEG_COUNTERS, 'callback_errors', 'problems')
@@ -50,14 +53,18 @@ class TrainerNode(Node):
                                     'AUC beats the head in use by more than this (>= 0)', valid=lambda v: v >= 0,
                                     must='>= 0')
         self.options = declare_head_options(self)
+        least = 2 * ReplayOptions.clip_frames
+        replay_size = declare(self, 'replay_size', ReplayOptions.capacity, f'frames the replay memory holds '
+                              f'(>= {least}): bounds RAM and time', valid=lambda v: v >= least, must=f'>= {least}')
         start_head = declare(self, 'start_head', '', 'head to fine-tune first (e.g. the shipped models/head.npz) '
                              'while head_path has none; empty: train from scratch')
-        self.fine_tune = declare(self, 'fine_tune', True, 'start each training from the head in use (true) or '
-                                 'from scratch (false)')
+        self.fine_tune = declare(self, 'fine_tune', True, 'start each training from the head in use, else from scratch')
         self.nice = declare(self, 'nice', 10, 'niceness added to the training thread (Linux, >= 0)',
                             valid=lambda v: v >= 0, must='>= 0')
         if not head_path.endswith('.npz'):
             raise ParameterError(f'head_path: must end in .npz, got {head_path!r}')
+        self.replay = ReplayOptions(capacity=replay_size, seed=self.options.seed)
+        self.memory: ReplayMemory | None = None
         self.dataset_path = Path(dataset_path).expanduser().resolve()
         self.head_path = Path(head_path).expanduser().resolve()
         self.head_path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,38 +80,28 @@ class TrainerNode(Node):
             self._seg_publisher.publish(String(data=str(self.seg.out)))
         self.create_service(Trigger, '~/train', self._on_train)
         self.head = self._initial_head(start_head)
-        self._seen_id = 0
-        self._new_labelled = 0
-        self._train_requested = threading.Event()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._seen_id = self._new_labelled = 0
+        self._train_requested, self._wake, self._stop = threading.Event(), threading.Event(), threading.Event()
         self._worker = threading.Thread(target=self._work, name='trainer', daemon=True)
         self._worker.start()
-        self.get_logger().info(
-            f'watching {self.dataset_path}; retraining after {self.retrain_after or "(never: ~/train only)"} '
-            f'new labelled frames; heads go to {self.head_path}')
+        after = self.retrain_after or '(never: ~/train only)'
+        self.get_logger().info(f'watching {self.dataset_path}; retraining after {after} new labelled frames; '
+                               f'heads go to {self.head_path}')
 
     def _initial_head(self, start_head: str) -> Head | None:
         """The head at ``head_path`` if usable (announced again), else ``start_head`` to fine-tune (not announced)."""
+        if self.head_path.exists():
+            try:
+                head = Head.load(self.head_path, embedder=self.embedder.card)
+            except Exception as exc:  # whatever is wrong with it, it is not the head in use
+                self.get_logger().warning(f'no usable head in use ({exc}); the next trained head replaces it')
+            else:
+                self._model_publisher.publish(String(data=str(self.head_path)))  # announce
+                return head
         try:
-            head, trained, warning = initial_head(self.head_path, start_head, self.embedder.card)
-        except ValueError as exc:  # whatever makes start_head unusable, the node must not start with it
+            return Head.load(start_head, embedder=self.embedder.card) if start_head else None
+        except Exception as exc:  # whatever makes it unusable, the node must not start with it
             raise ParameterError(f'start_head: {exc}') from exc
-        if warning:
-            self.get_logger().warning(warning)
-        if trained:
-            self._announce()
-        return head
-
-    def _trained_through(self) -> int:
-        """The last frame of this dataset the head in use trained on (0: none)."""
-        data = self.head.training.get('data') if self.head is not None else None
-        if not isinstance(data, dict) or data.get('dataset') != str(self.dataset_path):
-            return 0
-        return data['last_id'] if isinstance(data.get('last_id'), int) else 0
-
-    def _announce(self) -> None:
-        self._model_publisher.publish(String(data=str(self.head_path)))
 
     def _on_train(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """Queue a training run; the answer comes at once, the result on ~/model and /diagnostics."""
@@ -138,47 +135,50 @@ class TrainerNode(Node):
 
     def _step(self, dataset: Dataset) -> None:
         """Embed new frames; train when asked to or when enough new labelled frames arrived."""
-        update = update_embeddings(dataset, self.embedder, after_id=self._seen_id)
-        if update.last_id is not None:
-            self._seen_id = update.last_id
-            self._new_labelled += int(update.labelled[update.ids > self._trained_through()].sum())
-        self.diagnostics.count('frames_seen', update.ids.size)
-        self.diagnostics.count('labelled_frames_seen', int(update.labelled.sum()))
-        self.diagnostics.count('embeddings_computed', update.computed)
-        self.diagnostics.values['new_labelled_frames'] = str(self._new_labelled)
-        due = self.retrain_after and self._new_labelled >= self.retrain_after
+        self._embed_new(dataset)
         requested = self._train_requested.is_set()
-        if requested or due:
+        if requested or (self.retrain_after and self._new_labelled >= self.retrain_after):
             self._train_requested.clear()
+            self._embed_new(dataset)  # train on every frame there is now, as the labeler keeps appending
             self._new_labelled = 0
             self._train(dataset)
         if self.seg is not None:
             train_segmentation(self, self.seg, dataset, requested, self.diagnostics, self._seg_publisher)
 
+    def _embed_new(self, dataset: Dataset) -> None:
+        update = update_embeddings(dataset, self.embedder, after_id=self._seen_id)
+        if update.last_id is not None:
+            self._seen_id = update.last_id
+            self._new_labelled += int(update.labelled[update.ids > trained_through(self.head, self.dataset_path)].sum())
+        self.diagnostics.count('frames_seen', update.ids.size)
+        self.diagnostics.count('labelled_frames_seen', int(update.labelled.sum()))
+        self.diagnostics.count('embeddings_computed', update.computed)
+        self.diagnostics.values['new_labelled_frames'] = str(self._new_labelled)
+
     def _train(self, dataset: Dataset) -> None:
         started = time.monotonic()
         self.diagnostics.count('trainings')
-        frames = load_frames(dataset, self.embedder)
-        try:
-            result = retrain(frames, self.options, self.head, fine_tune=self.fine_tune, min_auc_gain=self.min_auc_gain,
-                             pairs=consistency_pairs(dataset, frames, self.options))
+        if self.memory is None:
+            self.memory = replay_memory(dataset, self.embedder.embedding_size, self.replay)
+        try:  # reads only the frames new since the last time (their embeddings are cached by now)
+            result = retrain(self.memory, dataset, labeling_from_stored(dataset.config), self.options, self.head,
+                             dataset=self.dataset_path, embedding_sha256=self.embedder.sha256, until=self._seen_id,
+                             fine_tune=self.fine_tune, min_auc_gain=self.min_auc_gain)
         except ValueError as exc:
-            self.diagnostics.problem('training_failures', f'cannot train on {frames.ids.size} frames: {exc}')
+            self.diagnostics.problem('training_failures', f'cannot train on {len(self.memory)} frames: {exc}')
             return
-        seconds = time.monotonic() - started
-        self.diagnostics.values['last_training_s'] = f'{seconds:.1f}'
-        summary = f'{frames.labelled} labelled of {frames.ids.size} frames, {result.summary()}, {seconds:.1f} s'
+        self.diagnostics.values['last_training_s'] = f'{time.monotonic() - started:.1f}'
+        summary = f'{result.summary()}, {time.monotonic() - started:.1f} s'
         if not result.better:
             self.diagnostics.count('heads_kept')
             self.get_logger().info(f'new head not better, keeping the head in use: {summary}')
             return
-        result.head.save(self.head_path, made_by={'trainer': 'selfsup_perception trainer node',
-                                                  'embedding_model': self.embedder.description},
-                         metrics=result.metrics())
+        made_by = {'trainer': 'selfsup_perception trainer node', 'embedding_model': self.embedder.description}
+        result.head.save(self.head_path, made_by=made_by, metrics=result.metrics())
         self.head = result.head
         self.diagnostics.count('heads_published')
         self.diagnostics.values['validation_auc'] = auc_text(result.new_auc)
-        self._announce()
+        self._model_publisher.publish(String(data=str(self.head_path)))  # announce
         self.get_logger().info(f'published {self.head_path}: {summary}')
 
     def destroy_node(self) -> None:

@@ -1,12 +1,11 @@
-"""Obstacle heads on dataset frames: fit (or fine-tune), which frames a head trained on, fair comparison, loading.
+"""Obstacle heads on dataset frames: which frames a head trained on, fair comparison, scoring, loading.
 
-A head records which dataset frames it was trained on, so a later comparison scores heads only on
-validation frames none of them has seen.
+A head records which dataset frames it was trained on (``pipeline.robot_training`` trains them), so a later
+comparison scores heads only on validation frames none of them has seen.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,45 +14,23 @@ from typing import Any
 
 import numpy as np
 
-from selfsup_perception.core.consistency import ConsistencyPairs
 from selfsup_perception.core.dataset import Dataset
-from selfsup_perception.core.head import (
-    Head,
-    HeadLoadError,
-    HeadOptions,
-    TrainingHistory,
-    time_blocked_split,
-    train_head,
-)
+from selfsup_perception.core.head import Head, HeadLoadError, HeadOptions, time_blocked_split
 from selfsup_perception.core.metrics import evaluate
 from selfsup_perception.inference.embedder import Embedder
 from selfsup_perception.pipeline.frames import FrameData, load_frames
-from selfsup_perception.pipeline.robot_training import consistency_pairs
-
-
-def fit_head(frames: FrameData, options: HeadOptions, start: Head | None = None,
-             pairs: ConsistencyPairs | None = None) -> tuple[Head, TrainingHistory]:
-    """Train a head on ``frames`` (``train_head`` holds out time-blocked validation frames itself),
-    fine-tuning ``start`` when given, with the state-consistency term over ``pairs`` when given.
-
-    The head's ``training['data']`` records the dataset and its last frame, so ``trained_ids`` can
-    tell later which frames it saw. Raises ValueError when no frame has a known label.
-    """
-    if not frames.labelled:
-        raise ValueError(f'no training frame has a known label ({frames.ids.size} frames in {frames.dataset})')
-    head, history = train_head(frames.embeddings, frames.labels, frames.mask, frames.stamps, options,
-                               distances=frames.distances, sensors=frames.sensors,
-                               embedding_sha256=frames.embedding_sha256, start=start, pairs=pairs)
-    data = {'dataset': str(frames.dataset), 'last_id': int(frames.ids[-1]), 'frames': int(frames.ids.size)}
-    return dataclasses.replace(head, training={**head.training, 'data': data}), history
 
 
 def trained_ids(head: Head, frames: FrameData) -> np.ndarray:
     """Ids of the frames of ``frames`` that ``head`` trained on (none when it learnt from another dataset).
 
-    The dataset is append-only, so replaying the head's own split over the frames it had gives them.
+    Its recorded id ranges when it has them (``trained_on``); else, the dataset being append-only, replaying
+    the head's own split over the frames it had gives them.
     """
     data = head.training.get('data', {})
+    if isinstance(data, dict) and 'trained_id_ranges' in data:
+        seen: np.ndarray = frames.ids[trained_on(head, frames.dataset, frames.ids)]
+        return seen
     try:
         if data.get('dataset') != str(frames.dataset):
             return np.zeros(0, np.int64)
@@ -66,6 +43,38 @@ def trained_ids(head: Head, frames: FrameData) -> np.ndarray:
                                   options.guard)
     ids: np.ndarray = frames.ids[had][train]
     return ids
+
+
+def id_ranges(ids: np.ndarray) -> list[list[int]]:
+    """Runs of consecutive ids as [first, last] (the replay memory's clips are such runs: a few hundred)."""
+    ids = np.unique(ids)
+    if not ids.size:
+        return []
+    breaks = np.flatnonzero(np.diff(ids) > 1)
+    return [[int(a), int(b)] for a, b in zip(ids[np.r_[0, breaks + 1]], ids[np.r_[breaks, ids.size - 1]],
+                                             strict=True)]
+
+
+def trained_on(head: Head, dataset: str | Path, ids: np.ndarray) -> np.ndarray:
+    """Which frames ``ids`` of ``dataset`` ``head`` may have trained on (bool): those in its recorded id ranges.
+
+    A head trained on this dataset that records no ranges, or ranges that cannot be read, is taken to have
+    seen every frame up to its last one (safe: such frames are never used to compare it); a head from another
+    dataset saw none.
+    """
+    ids = np.asarray(ids, np.int64)
+    data: Any = head.training.get('data', {})
+    if not isinstance(data, dict) or data.get('dataset') != str(dataset):
+        return np.zeros(ids.shape, bool)
+    last = data.get('last_id')
+    everything_to_last = ids <= (last if isinstance(last, int) else np.iinfo(np.int64).max)
+    try:
+        bounds = np.asarray(data['trained_id_ranges'], np.int64).reshape(-1, 2)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return everything_to_last
+    run = np.searchsorted(bounds[:, 0], ids, side='right') - 1
+    inside: np.ndarray = (run >= 0) & (ids <= bounds[np.maximum(run, 0), 1])
+    return inside
 
 
 def validation_index(frames: FrameData, options: HeadOptions, heads: Sequence[Head] = ()) -> np.ndarray:
@@ -106,32 +115,6 @@ def head_fits(head: Head, distances: Sequence[float] | np.ndarray, sensors: Sequ
     """Whether ``head`` outputs exactly these distances x sensors."""
     return head.sensors == tuple(sensors) and len(head.distances) == len(distances) and \
         bool(np.allclose(head.distances, distances, atol=1e-6))
-
-
-@dataclass(frozen=True)
-class TrainedHead:
-    """A head trained on a dataset's frames, its training history, and its score on the validation frames."""
-
-    head: Head
-    history: TrainingHistory
-    frames: FrameData
-    validation_auc: float | None
-    validation_frames: int
-
-
-def train_on_dataset(dataset_path: Path, embedder: Embedder, options: HeadOptions, *,
-                     start: Head | None = None, progress: bool = False) -> TrainedHead:
-    """Embed (cache) every frame of the dataset and fit a head on it, fine-tuning ``start`` when given.
-
-    What ``selfsup train``, the demo, the benchmark and make-models run; the trainer node does the same
-    on the frames it has. Raises ValueError when no frame has a known label.
-    """
-    with Dataset(dataset_path) as dataset:
-        frames = load_frames(dataset, embedder, progress=progress)
-        pairs = consistency_pairs(dataset, frames, options)
-    head, history = fit_head(frames, options, start=start, pairs=pairs)
-    index = validation_index(frames, options)
-    return TrainedHead(head, history, frames, mean_auc(head, frames, index), int(index.size))
 
 
 @dataclass(frozen=True)

@@ -159,9 +159,25 @@ def test_ingest_reads_only_new_frames_from_the_dataset(tmp_path: Path) -> None:
         with pytest.raises(LookupError, match='no cached embedding'):  # frames 26..35 have none yet
             ingest(target, dataset, 'sha')
         assert target.last_id == 25
-        dataset.store_embeddings('sha', np.arange(26, 36), vectors(np.arange(26, 36)))
-        assert ingest(target, dataset, 'sha') == 10
+        dataset.store_embeddings('sha', np.arange(26, 31), vectors(np.arange(26, 31)))
+        assert ingest(target, dataset, 'sha', batch_size=3, until=30) == 5  # the frames embedded so far only
+        assert target.last_id == 30
+        assert ingest(target, dataset, 'sha', until=28) == 0
+        dataset.store_embeddings('sha', np.arange(31, 36), vectors(np.arange(31, 36)))
+        assert ingest(target, dataset, 'sha') == 5
         assert ingest(target, dataset, 'sha') == 0
     assert len(target) == 30
     assert target.last_id == 35
     np.testing.assert_array_equal(target.frames().ids, np.arange(1, 31))
+
+
+@pytest.mark.parametrize(('n', 'cuts'), [(35, [3, 17, 33]), (1005, [])])
+def test_the_frames_waiting_for_their_clip_follow_the_held_ones(n: int, cuts: list[int]) -> None:
+    target = memory()  # 35 frames: still filling; 1005: full
+    feed(target, stream(n), cuts, Source())
+    held, every = target.frames(), target.frames(waiting=True)
+    assert held.ids.size == min(n - n % 10, 100)
+    assert every.ids.size == held.ids.size + n % 10
+    np.testing.assert_array_equal(every.ids[:held.ids.size], held.ids)
+    np.testing.assert_array_equal(every.ids[held.ids.size:], np.arange(n - n % 10 + 1, n + 1))
+    np.testing.assert_array_equal(every.embeddings.astype(np.float32), vectors(every.ids))

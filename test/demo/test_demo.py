@@ -11,6 +11,7 @@ import pytest
 from selfsup_perception.cli import main
 
 DATA = Path(__file__).resolve().parents[1] / 'data'
+SHIPPED = Path(__file__).resolve().parents[2] / 'models'
 
 
 @pytest.fixture
@@ -21,6 +22,9 @@ def tiny_models(tmp_path: Path) -> Path:
     for suffix in ('tflite', 'onnx', 'json'):
         shutil.copy(DATA / f'tiny_float.{suffix}', models / f'embedding.{suffix}')
         shutil.copy(DATA / f'tiny_seg.{suffix}', models / f'fcn8s.{suffix}')
+    for name in ('fcn8s_backbone.tflite', 'fcn8s_backbone.onnx', 'fcn8s_backbone.json', 'fcn8s_head.npz',
+                 'fcn8s_head.json'):  # the split FCN-8s the robot adapts: no tiny one exists
+        shutil.copy(SHIPPED / name, models / name)
     bag, dataset = tmp_path / 'bag', tmp_path / 'd.db'
     assert main(['simulate', '--seed', '5', '--minutes', '0.5', '--out', str(bag)]) == 0
     assert main(['bag2dataset', str(bag), '--config', 'config/robot.yaml', '--out', str(dataset)]) == 0
@@ -38,7 +42,8 @@ def test_demo_runs_the_closed_loop_and_writes_the_report(tiny_models, tmp_path, 
     assert '[drive] sim' in printed
     assert '[evaluate]' in printed
     for name in ('report.md', 'metrics.json', 'auc_vs_distance.png', 'auc_heatmap.png', 'frames_strip.png',
-                 'segmentation_overlays.png', 'dataset.db', 'head_finetuned.npz', 'head_finetuned.json'):
+                 'segmentation_overlays.png', 'dataset.db', 'head_finetuned.npz', 'head_finetuned.json',
+                 'fcn8s_head_adapted.npz', 'fcn8s_head_adapted.json'):
         assert (out / name).is_file(), name
     metrics = json.loads((out / 'metrics.json').read_text())
     assert metrics['drive']['sim_seconds'] >= 29.0
@@ -48,8 +53,13 @@ def test_demo_runs_the_closed_loop_and_writes_the_report(tiny_models, tmp_path, 
         auc = metrics['obstacle_auc_vs_ground_truth'][head]['per_distance']['auc']
         assert len(auc) == 21
         assert any(a is not None for a in auc)
+    assert metrics['world_seed'] == 30_000  # the demo range: no model building touches it
+    segmentation = metrics['segmentation']['models']
+    assert len(segmentation) == 2  # the shipped FCN-8s and the split one with the head adapted on the robot
+    assert all(m['free_space']['beams_judged'] >= 0 for m in segmentation.values())
     report = (out / 'report.md').read_text()
     assert '| 0.50 |' in report
-    assert 'Segmentation (FCN-8s)' in report
+    assert '| FCN-8s, head adapted on the robot |' in report
+    assert 'self-labels' in report
     # The robot's dataset and head work with the CLI.
     assert main(['dataset', 'info', str(out / 'dataset.db')]) == 0

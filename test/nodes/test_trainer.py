@@ -119,12 +119,33 @@ def test_retrains_after_enough_new_labelled_frames(ros, tmp_path, robot_config):
     ('hidden:=-2', 'hidden=-2'),
     ("embedding_model:=''", 'embedding_model: required'),
     ('nice:=-5', 'nice'),
+    ('consistency_weight:=-1.0', 'consistency_weight=-1.0'),
+    ('consistency_weight:=.inf', 'consistency_weight=inf'),
+    ('teacher_decay:=1.0', 'teacher_decay=1.0'),
+    ('replay_size:=99', 'replay_size: must be >= 100'),
 ])
 def test_bad_parameters_stop_the_node_at_start(ros, tmp_path, param, message):
     from selfsup_perception.nodes.parameters import ParameterError
 
     with pytest.raises(ParameterError, match=message):
         start(ros, tmp_path, param)
+
+
+def test_trains_with_consistency_on_a_bounded_replay_memory(ros, tmp_path, robot_config):
+    write_dataset(tmp_path / 'd.db', robot_config, 260)
+    node = start(ros, tmp_path, 'retrain_after:=0', 'replay_size:=100', 'consistency_weight:=0.5',
+                 'teacher_decay:=0.9')
+    probe, announced = listen(ros)
+    call_train(probe)
+    assert spin_until(ros, lambda: announced, 30.0)
+    assert len(node.memory) == 100  # two clips of 50 held (and 10 frames waiting for theirs)
+    assert node.memory.last_id == 260
+    card = json.loads((tmp_path / 'heads' / 'head.json').read_text())
+    assert (card['training']['options']['consistency_weight'], card['training']['options']['teacher_decay']) == \
+        (0.5, 0.9)
+    trained = sum(last - first + 1 for first, last in card['training']['data']['trained_id_ranges'])
+    assert 0 < trained <= 110
+    node.destroy_node()
 
 
 def test_an_unusable_head_at_head_path_is_not_the_head_in_use(ros, tmp_path, robot_config):

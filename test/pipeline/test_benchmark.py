@@ -24,7 +24,7 @@ from selfsup_perception.pipeline.benchmark import (
     traversable_confusion,
     world_jobs,
 )
-from selfsup_perception.pipeline.heads import train_on_dataset
+from selfsup_perception.pipeline.robot_training import train_on_dataset
 from selfsup_perception.pipeline.worlds import simulated_dataset
 from selfsup_perception.reports.benchmark import report_markdown
 from selfsup_perception.testing.datasets import write_dataset
@@ -74,7 +74,7 @@ def test_a_tiny_benchmark_runs_end_to_end(tiny_models, tmp_path, capsys):
                                                   'robot-trained + consistency, mean teacher'}
         assert set(row['scores']['segmentation']) == {'FCN-8s', 'FCN-8s robot-adapted'}
         assert set(row['scores']['segmentation']['FCN-8s']) == {'mIoU', 'traversable mIoU', 'free space within 10%'}
-        assert row['details']['detector']['heads']['robot-trained + consistency']['consistency_pairs'] > 0
+        assert row['details']['detector']['heads']['robot-trained + consistency']['pairs_found'] > 0
         assert row['details']['detector']['heads']['robot-trained']['labelled_frames'] > 0
         for entries in row['scores'].values():
             for metrics in entries.values():

@@ -1,4 +1,4 @@
-"""Embedding cache, head fitting and fair comparison (learning.py), and the train / evaluate CLIs end to end."""
+"""Embedding cache, head fitting on a dataset and fair comparison, and the train / evaluate CLIs end to end."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ import pytest
 from selfsup_perception.cli import evaluate as evaluate_cli
 from selfsup_perception.cli import train as train_cli
 from selfsup_perception.core.config import LabelingConfig
-from selfsup_perception.core.dataset import Dataset
+from selfsup_perception.core.dataset import Dataset, DatasetWriter, FrameRecord
 from selfsup_perception.core.head import Head, HeadLoadError, HeadOptions, time_blocked_split
 from selfsup_perception.core.metrics import roc_auc
 from selfsup_perception.core.modelcard import ModelLoadError
 from selfsup_perception.inference.embedder import Embedder
 from selfsup_perception.pipeline.frames import load_frames, update_embeddings
-from selfsup_perception.pipeline.heads import fit_head, load_head, mean_auc, trained_ids, validation_index
+from selfsup_perception.pipeline.heads import id_ranges, load_head, mean_auc, trained_ids, validation_index
+from selfsup_perception.pipeline.robot_training import train_on_dataset
 from selfsup_perception.testing.datasets import write_dataset
 
 DATA = Path(__file__).resolve().parents[1] / 'data'
@@ -114,27 +115,41 @@ def test_load_frames_of_an_empty_dataset(tmp_path: Path, robot_config: LabelingC
     assert frames.embeddings.shape == (0, 16)
     assert frames.labels.shape == (0, 21, 5)
     assert frames.ground_truth is None
-    with pytest.raises(ValueError, match='no training frame'):
-        fit_head(frames, FAST)
+    with pytest.raises(ValueError, match='has no frames'):
+        train_on_dataset(tmp_path / 'e.db', embedder, FAST)
+    writer = DatasetWriter(tmp_path / 'u.db', robot_config, image_format='png')
+    for i in range(20):
+        writer.append(FrameRecord(stamp=0.1 * i, image=np.zeros((8, 8, 3), np.uint8),
+                                  labels=np.full(frames.labels.shape[1:], -1, np.int8)))
+    writer.close()
+    with pytest.raises(ValueError, match='no training frame has a known label'):
+        train_on_dataset(tmp_path / 'u.db', embedder, FAST)
 
 
-def test_fit_head_learns_and_records_its_frames(dataset_path: Path, robot_config: LabelingConfig,
+def test_a_head_trained_on_a_dataset_learns_and_records_its_frames(dataset_path: Path, robot_config: LabelingConfig,
                                                 embedder: Embedder) -> None:
     with Dataset(dataset_path) as dataset:
         frames = load_frames(dataset, embedder, ground_truth=True)
     assert frames.ground_truth is not None
-    head, history = fit_head(frames, FAST)
-    assert head.training['data'] == {'dataset': str(dataset_path.resolve()), 'last_id': 120, 'frames': 120}
+    result = train_on_dataset(dataset_path, embedder, FAST)
+    head, history = result.head, result.history
+    train, _ = time_blocked_split(frames.stamps, FAST.validation_fraction, FAST.validation_blocks, FAST.guard)
+    assert head.training['data'] == {'dataset': str(dataset_path.resolve()), 'last_id': 120, 'frames': 120,
+                                     'trained_id_ranges': id_ranges(frames.ids[train])}
     index = validation_index(frames, FAST)
     assert 0 < index.size < 40
     assert mean_auc(head, frames, index) > 0.9
+    assert result.validation_auc == pytest.approx(mean_auc(head, frames, index))
+    assert 0 < result.validation_frames <= index.size
     assert mean_auc(head, frames, np.zeros(0, np.int64)) is None
     probs = head.predict(frames.embeddings)
     assert roc_auc(probs, frames.ground_truth) > 0.9
-    # The head's own training frames are replayed exactly; its validation frames are what is left.
-    train, _ = time_blocked_split(frames.stamps, FAST.validation_fraction, FAST.validation_blocks, FAST.guard)
-    np.testing.assert_array_equal(np.sort(trained_ids(head, frames)), np.sort(frames.ids[train]))
-    np.testing.assert_array_equal(validation_index(frames, FAST, [head]), index)
+    # The head's recorded training frames, and for a head that records only its last frame its own split
+    # replayed, are exactly its training frames; its validation frames are what is left.
+    legacy = replace(head, training={**head.training, 'data': {'dataset': str(dataset_path.resolve()), 'last_id': 120}})
+    for which in (head, legacy):
+        np.testing.assert_array_equal(np.sort(trained_ids(which, frames)), np.sort(frames.ids[train]))
+        np.testing.assert_array_equal(validation_index(frames, FAST, [which]), index)
     assert history.n_train == train.size
 
 
@@ -143,7 +158,8 @@ def test_comparison_leaves_out_frames_an_older_head_trained_on(tmp_path: Path, r
     path = tmp_path / 'd.db'
     write_dataset(path, robot_config, 100)
     with Dataset(path) as dataset:
-        old, _ = fit_head(load_frames(dataset, embedder), FAST)
+        update_embeddings(dataset, embedder)
+    old = train_on_dataset(path, embedder, FAST).head
     write_dataset(path, robot_config, 100, start=100, seed=1)
     with Dataset(path) as dataset:
         frames = load_frames(dataset, embedder)
@@ -160,9 +176,7 @@ def test_comparison_leaves_out_frames_an_older_head_trained_on(tmp_path: Path, r
 
 def test_load_head_refuses_other_outputs_or_embedders(tmp_path: Path, dataset_path: Path,
                                                       robot_config: LabelingConfig, embedder: Embedder) -> None:
-    with Dataset(dataset_path) as dataset:
-        frames = load_frames(dataset, embedder)
-    head, _ = fit_head(frames, replace(FAST, max_epochs=2))
+    head = train_on_dataset(dataset_path, embedder, replace(FAST, max_epochs=2)).head
     head.save(tmp_path / 'h.npz')
     distances, sensors = robot_config.distances, robot_config.sensor_names
     assert isinstance(load_head(tmp_path / 'h.npz', embedder, distances, sensors), Head)
@@ -221,6 +235,15 @@ def test_clis_report_bad_input(tmp_path: Path, dataset_path: Path, capsys) -> No
     assert cli(train_cli, dataset_path, '--embedding', FLOAT_MODEL, '--out', tmp_path / 'h.npz',
                '--hidden', '-1') == 2
     assert 'hidden=-1' in capsys.readouterr().err
+    for flag, value, message in (('--consistency-weight', '-1', '--consistency-weight must be a number >= 0, got -1.0'),
+                                 ('--consistency-weight', 'inf', 'a number >= 0, got inf'),
+                                 ('--teacher-decay', '1', '--teacher-decay must be in [0, 1), got 1.0'),
+                                 ('--max-epochs', '0', '--max-epochs must be >= 1, got 0')):
+        assert cli(train_cli, dataset_path, '--embedding', FLOAT_MODEL, '--out', tmp_path / 'h.npz', flag, value) == 2
+        err = capsys.readouterr().err
+        assert message in err
+        assert err.count('\n') == 1  # one line
+    assert not (tmp_path / 'h.npz').exists()
     assert cli(train_cli, dataset_path, '--embedding', FLOAT_MODEL, '--out', tmp_path / 'h.npz',
                '--max-epochs', '2') == 0
     capsys.readouterr()

@@ -1,29 +1,36 @@
 """The head training entry: frames of a dataset with their poses, consistency pairs, the id ranges a head
-trained on, and retraining from the replay memory on only the frames new since the last time."""
+trained on, ``selfsup train`` with consistency, retraining from the replay memory on only the frames new
+since the last time, compared with the head in use, and the consistency term lifting the far range where
+labels are rare (synthetic drives scored against their ground truth)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from selfsup_perception.cli import main
 from selfsup_perception.core.config import LabelingConfig
+from selfsup_perception.core.consistency import odometry_pieces
 from selfsup_perception.core.dataset import Dataset, DatasetWriter, FrameRecord
-from selfsup_perception.core.head import HeadOptions
-from selfsup_perception.core.metrics import roc_auc
-from selfsup_perception.core.replay import ReplayOptions
+from selfsup_perception.core.head import Head, HeadOptions
+from selfsup_perception.core.metrics import evaluate, roc_auc
+from selfsup_perception.core.replay import ReplayOptions, TrainingFrames
 from selfsup_perception.inference.embedder import Embedder
 from selfsup_perception.pipeline.frames import update_embeddings
+from selfsup_perception.pipeline.heads import id_ranges, trained_on
 from selfsup_perception.pipeline.robot_training import (
     dataset_frames,
     fit_obstacle_head,
-    id_ranges,
     replay_memory,
     retrain,
-    trained_on,
+    trained_through,
 )
+from selfsup_perception.testing.perception import synthetic_frames
+from selfsup_perception.testing.synthetic import DriveSpec
 
 DATA = Path(__file__).resolve().parents[1] / 'data'
 OPTIONS = HeadOptions(max_epochs=30, guard=0.2, consistency_weight=1.0)
@@ -105,25 +112,95 @@ def test_retraining_reads_only_new_frames_into_a_bounded_memory(
     with Dataset(path) as dataset:
         update_embeddings(dataset, embedder)
         memory = replay_memory(dataset, embedder.embedding_size, ReplayOptions(capacity=200, clip_frames=20))
-        first = retrain(memory, dataset, robot_config, OPTIONS, dataset=path, embedding_sha256=embedder.sha256)
+        first = retrain(memory, dataset, robot_config, OPTIONS, None, dataset=path, embedding_sha256=embedder.sha256)
         assert memory.last_id == 330
         assert len(memory) == 200
-        write_drive(path, robot_config, 170, start=330)
+        assert first.frames == 210  # and the 10 frames waiting for their clip
+        assert first.better
+        assert first.old_auc is None
+        assert first.new_auc is not None
+        assert first.new_auc > 0.9
+        write_drive(path, robot_config, 70, start=330)
         update_embeddings(dataset, embedder, after_id=330)
-        second = retrain(memory, dataset, robot_config, OPTIONS, dataset=path, embedding_sha256=embedder.sha256,
-                         start=first.head)
+        write_drive(path, robot_config, 100, start=400)  # the labeler appends frames not embedded yet
+        second = retrain(memory, dataset, robot_config, OPTIONS, first.head, dataset=path,
+                         embedding_sha256=embedder.sha256, until=400)
+        assert memory.last_id == 400
+        update_embeddings(dataset, embedder, after_id=400)
+        third = retrain(memory, dataset, robot_config, OPTIONS, second.head, dataset=path,
+                        embedding_sha256=embedder.sha256)
+        # Nothing new, from scratch: the same head again, which is not better than itself.
+        again = retrain(memory, dataset, robot_config, OPTIONS, third.head, dataset=path,
+                        embedding_sha256=embedder.sha256, fine_tune=False)
+        same = retrain(memory, dataset, robot_config, OPTIONS, again.head, dataset=path,
+                       embedding_sha256=embedder.sha256, fine_tune=False)
+    assert same.new_auc == same.old_auc
+    assert not same.better
+    np.testing.assert_array_equal(same.head.layers[0][0], again.head.layers[0][0])  # deterministic
     assert memory.last_id == 500
+    assert second.old_auc is not None  # compared with the head in use, on frames it did not train on
     held = memory.frames()
     assert len(held.ids) == 200
     assert held.ids.max() == 500  # the newest clips are held
     assert held.embeddings.dtype == np.float16
-    assert second.pairs.found > 0
-    assert trained_on(second.head, path, held.ids).sum() > 100
-    assert not trained_on(second.head, path, np.setdiff1d(np.arange(1, 501), held.ids)).any()
+    assert third.fit.pairs.found > 0
+    assert trained_through(third.head, path) == 500
+    assert trained_on(third.head, path, held.ids).sum() > 100
+    assert not trained_on(third.head, path, np.setdiff1d(np.arange(1, 501), held.ids)).any()
+    fair = third.fit.validation_ids[~trained_on(second.head, path, third.fit.validation_ids)]
+    assert third.validation_frames == fair.size
     short = tmp_path / 'short.db'
     write_drive(short, robot_config, 10)
     with Dataset(short) as dataset:
         update_embeddings(dataset, embedder)
         fresh = replay_memory(dataset, embedder.embedding_size)
-        with pytest.raises(ValueError, match='no complete clip'):
-            retrain(fresh, dataset, robot_config, OPTIONS, dataset=short, embedding_sha256=embedder.sha256)
+        with pytest.raises(ValueError, match='holds no frames'):
+            retrain(fresh, dataset, robot_config, OPTIONS, None, dataset=short, embedding_sha256=embedder.sha256,
+                    until=0)
+
+
+def test_selfsup_train_finds_consistency_pairs_with_the_datasets_tolerances(
+        tmp_path: Path, robot_config: LabelingConfig, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / 'd.db'
+    write_drive(path, robot_config, 300)
+    common = [str(path), '--embedding', str(DATA / 'tiny_float.tflite'), '--backend', 'tflite', '--max-epochs', '5']
+    for name in ('a', 'b'):
+        assert main(['train', *common, '--out', str(tmp_path / f'{name}.npz'), '--consistency-weight', '0.5',
+                     '--teacher-decay', '0.9']) == 0
+    assert 'consistency pairs: ' in capsys.readouterr().out
+    card = json.loads((tmp_path / 'a.json').read_text())
+    assert card['training']['options']['consistency_weight'] == 0.5
+    assert card['training']['options']['teacher_decay'] == 0.9
+    assert card['training']['pairs_found'] > 1000
+    assert card['training']['consistency_pairs'] > 0
+    assert card['training']['data']['trained_id_ranges']
+    a, b = (Head.load(tmp_path / f'{name}.npz') for name in 'ab')
+    np.testing.assert_array_equal(a.layers[0][0], b.layers[0][0])  # deterministic for a seed
+    assert main(['train', *common, '--out', str(tmp_path / 'c.npz')]) == 0
+    assert json.loads((tmp_path / 'c.json').read_text())['training']['options']['consistency_weight'] == \
+        HeadOptions.consistency_weight  # the default variant's
+
+
+def synthetic_world(config: LabelingConfig, seed: int) -> tuple[TrainingFrames, np.ndarray, np.ndarray]:
+    """The first 10 minutes of a synthetic drive to train on; the last 3 to score (embeddings, ground truth)."""
+    frames = synthetic_frames(config, DriveSpec(duration=780), seed)
+    train, score = frames.part(slice(0, 6000)), frames.part(slice(6000, None))
+    pieces = odometry_pieces(train.stamps, train.poses, train.segments, config.max_odom_jump)
+    return (TrainingFrames(np.arange(1, 6001), train.stamps, train.poses, pieces, train.labels, train.mask,
+                           train.embeddings), score.embeddings, score.ground_truth)
+
+
+def test_consistency_lifts_the_far_range_on_synthetic_drives(robot_config: LabelingConfig) -> None:
+    far = slice(14, None)  # 0.70-1.00 m: labels are rare there
+    for seed in (11, 12):
+        train, embeddings, truth = synthetic_world(robot_config, seed)
+        auc = {}
+        for weight in (0.0, 1.0):
+            fit = fit_obstacle_head(train, robot_config, HeadOptions(max_epochs=25, consistency_weight=weight),
+                                    dataset=f'synthetic {seed}', embedding_sha256='')
+            assert (fit.history.consistency_pairs > 0) == (weight > 0)
+            scores = evaluate(fit.head.predict(embeddings), truth, np.ones(truth.shape, bool),
+                              distances=robot_config.distances, sensors=robot_config.sensor_names, n_bootstrap=0)
+            auc[weight] = np.array(scores['per_distance']['auc'], float)
+        assert auc[1.0][far].mean() > auc[0.0][far].mean() + 0.01
+        assert auc[1.0][:5].mean() > auc[0.0][:5].mean() - 0.01  # the near range kept
