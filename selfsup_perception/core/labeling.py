@@ -411,10 +411,10 @@ class StreamingLabeler:
             return
         if len(self._odom) and stamp > self._odom.t[-1]:
             last = self._odom.rows[-1]
-            if math.hypot(x - last[0], y - last[1]) > self.config.max_odom_jump:
-                self.stats.odometry_jumps += 1
             if stamp - self._odom.t[-1] > self.config.max_odom_gap:
-                self.stats.odometry_gaps += 1
+                self.stats.odometry_gaps += 1  # a jump across a gap is the gap's: counted once, as a gap
+            elif math.hypot(x - last[0], y - last[1]) > self.config.max_odom_jump:
+                self.stats.odometry_jumps += 1
         self._odom.insert(stamp, (x, y, yaw))
         self.stats.odometry += 1
         self._advance()
@@ -673,8 +673,9 @@ def label_recording(
             config.max_odom_gap,
             config.max_odom_jump,
         )
-        stats.odometry_jumps += int(np.count_nonzero(track.jump_after))
-        stats.odometry_gaps += int(np.count_nonzero(np.diff(track.t) > config.max_odom_gap))
+        long = np.diff(track.t) > config.max_odom_gap
+        stats.odometry_gaps += int(np.count_nonzero(long))
+        stats.odometry_jumps += int(np.count_nonzero(track.jump_after & ~long))  # across a gap: the gap's
         read_sel = np.flatnonzero((k >= 2) & (k < 2 + n_sensors))
         read_labels = labels_of[idx[read_sel]]
         stats.unknown_readings += int(np.count_nonzero(read_labels == UNKNOWN))

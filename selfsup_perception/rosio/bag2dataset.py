@@ -25,7 +25,6 @@ from selfsup_perception.core.config import (
 )
 from selfsup_perception.core.dataset import DatasetWriter, FrameRecord, FrameRejectedError
 from selfsup_perception.core.errors import InputError
-from selfsup_perception.core.geometry import OdometryTrack
 from selfsup_perception.core.images import ImageError
 from selfsup_perception.core.labeling import (
     FRAME,
@@ -33,7 +32,6 @@ from selfsup_perception.core.labeling import (
     LabeledFrame,
     Recording,
     label_recording,
-    segment_arrivals,
 )
 from selfsup_perception.core.pixel_labels import PinholeCamera, frame_camera
 from selfsup_perception.rosio.fields import (
@@ -195,25 +193,6 @@ def read_recording(reader: Any, connections: dict[str, Any], config: LabelingCon
     return Recording.from_events(events, list(cameras)), ground_truth, frame_index
 
 
-def odometry_gaps_and_jumps(recording: Recording, config: LabelingConfig) -> tuple[int, int]:
-    """(gaps, jumps) in the odometry stream, counted apart: a gap is an interval longer than
-    ``max_odom_gap`` (poses are not interpolated across it), a jump a step longer than ``max_odom_jump``
-    within a shorter interval (a teleport). The labeler's ``odometry_jumps`` counts both as jumps."""
-    arrivals = segment_arrivals(recording.stamp, config.reorder_window, config.reset_threshold)
-    segment, accepted = arrivals.segment, arrivals.accepted
-    odometry = accepted & (recording.kind == ODOMETRY) & np.all(np.isfinite(recording.values), axis=1)
-    gaps = jumps = 0
-    for seg in np.unique(segment[odometry]):
-        index = np.flatnonzero(odometry & (segment == seg))
-        t, first = np.unique(recording.stamp[index], return_index=True)  # sorted; the first of equal stamps
-        x, y, yaw = recording.values[index[first]].T
-        track = OdometryTrack(t, x, y, yaw, config.max_odom_gap, config.max_odom_jump)
-        long = np.diff(track.t) > config.max_odom_gap
-        gaps += int(np.count_nonzero(long))
-        jumps += int(np.count_nonzero(track.jump_after & ~long))
-    return gaps, jumps
-
-
 def _frames_with_images(reader: Any, connections: dict[str, Any], labeled: dict[int, LabeledFrame],
                         summary: BagSummary) -> Iterator[tuple[LabeledFrame, np.ndarray, np.ndarray | None]]:
     """Pass 2: decode each labelled frame's image (and its segmentation when present)."""
@@ -267,11 +246,11 @@ def bag_to_dataset(bag: Path, config: LabelingConfig, out: Path, topics: BagTopi
             summary.problems['frames stored twice by an older version, removed'] = writer.duplicates_removed
             recording, ground_truth, _ = read_recording(reader, connections, config, pixels)
             frames, stats = label_recording(recording, config, pixels=pixels)
-            gaps, jumps = odometry_gaps_and_jumps(recording, config)
+            max_gap, max_jump = config.max_odom_gap, config.max_odom_jump
             summary.problems.update({
                 'late messages dropped': stats.late_messages, 'time resets': stats.time_resets,
-                f'odometry gaps (longer than max_odom_gap = {config.max_odom_gap} s)': gaps,
-                f'odometry jumps (teleports, longer than max_odom_jump = {config.max_odom_jump} m)': jumps,
+                f'odometry gaps (longer than max_odom_gap = {max_gap} s)': stats.odometry_gaps,
+                f'odometry jumps (teleports, longer than max_odom_jump = {max_jump} m)': stats.odometry_jumps,
                 'duplicate odometry stamps': stats.duplicate_odometry,
                 'invalid stamps': stats.invalid_stamps, 'invalid odometry': stats.invalid_odometry,
                 'unknown (NaN) readings': stats.unknown_readings,

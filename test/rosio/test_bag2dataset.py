@@ -7,8 +7,8 @@ import pytest
 
 from selfsup_perception.cli import main
 from selfsup_perception.core.dataset import Dataset, DatasetWriter
-from selfsup_perception.core.labeling import ODOMETRY, Recording, label_recording
-from selfsup_perception.rosio.bag2dataset import BagError, BagTopics, bag_to_dataset, odometry_gaps_and_jumps
+from selfsup_perception.core.labeling import ODOMETRY, Recording, StreamingLabeler, label_recording
+from selfsup_perception.rosio.bag2dataset import BagError, BagTopics, bag_to_dataset
 from selfsup_perception.rosio.bags import BagWriter, write_recording
 from selfsup_perception.rosio.messages import RANGE, range_message
 from selfsup_perception.testing.drives import message_exact_drive
@@ -97,12 +97,25 @@ def _odometry_shifted(drive, start, stop, dx=0.0, drop=False):
     return Recording(drive.kind[keep], drive.stamp[keep], values[keep])
 
 
+def gaps_and_jumps(recording, config):
+    """(gaps, jumps) as the offline labeler counts them, checked against the streaming one."""
+    _, stats = label_recording(recording, config)
+    streaming = StreamingLabeler(config)
+    for kind, stamp, values in zip(recording.kind.tolist(), recording.stamp.tolist(), recording.values.tolist(),
+                                   strict=True):
+        streaming.add(kind, stamp, values)
+    streaming.flush()
+    assert (streaming.stats.odometry_gaps, streaming.stats.odometry_jumps) == (stats.odometry_gaps,
+                                                                                stats.odometry_jumps)
+    return stats.odometry_gaps, stats.odometry_jumps
+
+
 def test_odometry_gaps_and_jumps_are_counted_apart(tmp_path, robot_config, drive):
     gap = _odometry_shifted(drive, 5.0, 7.0, drop=True)  # 2 s without odometry, the robot moves 0.3 m
     teleport = _odometry_shifted(drive, 12.0, 99.0, dx=1.0)
-    assert odometry_gaps_and_jumps(gap, robot_config) == (1, 0)
-    assert odometry_gaps_and_jumps(teleport, robot_config) == (0, 1)
-    assert odometry_gaps_and_jumps(_odometry_shifted(teleport, 5.0, 7.0, drop=True), robot_config) == (1, 1)
+    assert gaps_and_jumps(gap, robot_config) == (1, 0)  # a move across a gap is the gap's, not a jump too
+    assert gaps_and_jumps(teleport, robot_config) == (0, 1)
+    assert gaps_and_jumps(_odometry_shifted(teleport, 5.0, 7.0, drop=True), robot_config) == (1, 1)
     write_recording(tmp_path / 'bag', gap, robot_config.sensors)
     lines = bag_to_dataset(tmp_path / 'bag', robot_config, tmp_path / 'd.db').lines(robot_config.distances)
     assert 'odometry gaps (longer than max_odom_gap = 0.5 s): 1' in lines
