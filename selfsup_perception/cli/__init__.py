@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from selfsup_perception.core.errors import InputError
 from selfsup_perception.core.modelcard import ModelLoadError
+from selfsup_perception.inference.base import BackendUnavailable
 
 # verb -> (the module of this package implementing add_arguments/run: selfsup_perception.cli.<name>, one-line
 # help). Modules load only when used, so e.g. ``selfsup dataset`` works on a robot without TensorFlow or MuJoCo.
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               '(pip install .[build] for model building, .[sim] for the simulator, .[ros] for the nodes)',
               file=sys.stderr)
         return 2
-    except (InputError, ModelLoadError, ValueError, OSError, OverflowError) as exc:  # bad input: say what
+    except (InputError, ModelLoadError, BackendUnavailable, ValueError, OSError, OverflowError) as exc:  # bad input
         if debug:
             raise
         print(f'error: {" ".join(str(exc).split()) or type(exc).__name__}', file=sys.stderr)
