@@ -4,7 +4,11 @@ A pixel self-label says floor (the robot drove there) or obstacle (a sensor hit 
 so it names a set of classes: the traversable ones, or the others. The loss is the partial-label
 cross-entropy -log sum_{k in set} p_k over labelled pixels at the input resolution (unknown pixels add
 nothing), each label weighted by its inverse frequency (class balance: floor labels outnumber obstacle labels
-tenfold). Only the 1x1 score layers learn; the learned and the fixed upsamplings stay as the FCN trained them.
+tenfold). Self-labels cover the near floor and the foot of what the sensors hit, never the far floor or the
+walls' tops, so fitting them alone makes the head forget the rest: with ``distill_weight`` > 0 every pixel
+without a self-label adds that weight x the KL divergence from the start head's class probabilities to the new
+head's (Learning without Forgetting, Li & Hoiem 2016): the head changes where the robot has evidence and
+keeps what it knew elsewhere. Only the 1x1 score layers learn; the upsamplings stay as the FCN trained them.
 AdamW whose weight decay pulls towards the starting weights (L2-SP), early stopping on validation frames in
 contiguous blocks of time (``core.head.time_blocked_split``). Features may be the backbone's quantised
 uint8 output (with its scale and zero point): 70 KB a frame at 160x120 instead of 280 KB as float32.
@@ -30,6 +34,9 @@ from selfsup_perception.core.seghead import (
     transposed_conv_adjoint,
 )
 
+#: Weight of the keep-what-you-knew term (tuned on the tuning worlds 20,002-20,004, never the benchmark's).
+DISTILL_WEIGHT = 1.0
+
 
 @dataclass(frozen=True)
 class SegHeadOptions:
@@ -45,12 +52,14 @@ class SegHeadOptions:
     validation_blocks: int = 5
     guard: float = 1.0
     max_class_weight: float = 10.0
+    distill_weight: float = DISTILL_WEIGHT
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not (self.learning_rate > 0 and self.weight_decay >= 0 and self.batch_size >= 1 and self.max_epochs >= 1
                 and self.patience >= 1 and 0 < self.validation_fraction < 1 and self.validation_blocks >= 1
-                and self.guard >= 0 and self.max_class_weight >= 1 and self.min_improvement >= 0):
+                and self.guard >= 0 and self.max_class_weight >= 1 and self.min_improvement >= 0
+                and self.distill_weight >= 0):
             raise ValueError(f'invalid segmentation head options: {self}')
 
 
@@ -112,10 +121,11 @@ def label_sets(head: SegHead, traversable: tuple[bool, ...]) -> np.ndarray:
 
 def self_label_loss(head: SegHead, data: SelfLabelledFeatures, index: np.ndarray, allowed: np.ndarray,
                     weights: np.ndarray, batch_size: int = 32) -> float:
-    """Mean weighted partial-label cross-entropy of ``head`` over the labelled pixels of frames ``index``."""
+    """Mean weighted partial-label cross-entropy of ``head`` over the labelled pixels of frames ``index``
+    (the validation score: the distillation term is a regulariser, not what the head is judged by)."""
     total, count = 0.0, 0.0
-    for start in range(0, len(index), batch_size):
-        rows = index[start : start + batch_size]
+    for begin in range(0, len(index), batch_size):
+        rows = index[begin : begin + batch_size]
         loss, pixels, _ = _loss(head, data, rows, allowed, weights, with_grads=False)
         total, count = total + loss, count + pixels
     return total / count if count else float('nan')
@@ -153,7 +163,9 @@ def train_seg_head(data: SelfLabelledFeatures, start: SegHead, traversable: tupl
         total, count = 0.0, 0.0
         for begin in range(0, len(order), options.batch_size):
             rows = np.sort(order[begin : begin + options.batch_size])
-            loss, pixels, grads = _loss(current, data, rows, allowed, weights, with_grads=True)
+            loss, pixels, grads = _loss(current, data, rows, allowed, weights, with_grads=True,
+                                        teacher=start if options.distill_weight > 0 else None,
+                                        distill_weight=options.distill_weight)
             if not pixels:
                 continue
             total, count = total + loss, count + pixels
@@ -179,8 +191,10 @@ def _with_scores(head: SegHead, layers: Layers) -> SegHead:
 
 
 def _loss(head: SegHead, data: SelfLabelledFeatures, rows: np.ndarray, allowed: np.ndarray, weights: np.ndarray,
-          *, with_grads: bool) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray]]]:
-    """(summed weighted loss, summed pixel weights, gradients per score layer summed over pixels)."""
+          *, with_grads: bool, teacher: SegHead | None = None,
+          distill_weight: float = 0.0) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray]]]:
+    """(summed weighted loss, summed pixel weights of the labelled pixels, gradients per score layer summed over
+    pixels); with ``teacher``, the distillation term on the unlabelled pixels is added to loss and gradients."""
     features = data.rows(rows)
     labels = data.labels[rows]
     size = labels.shape[1:]
@@ -196,11 +210,21 @@ def _loss(head: SegHead, data: SelfLabelledFeatures, rows: np.ndarray, allowed: 
     inside = e * allowed[label]
     loss = float((w * (np.log(e.sum(axis=1)) - np.log(inside.sum(axis=1) + 1e-30))).sum())
     pixels = float(w.sum())
+    distilled = teacher is not None and distill_weight > 0
+    if distilled:
+        assert teacher is not None
+        unknown = ~known
+        new = _log_softmax(logits[unknown])
+        old = _log_softmax(teacher.logits(features, size)[unknown])
+        p_old = np.exp(old)
+        loss += float(distill_weight * (p_old * (old - new)).sum())
     if not with_grads:
         return loss, pixels, []
     d = e / e.sum(axis=1, keepdims=True) - inside / (inside.sum(axis=1, keepdims=True) + 1e-30)
     grad = np.zeros_like(logits)
     grad[known] = d * w[:, None]
+    if distilled:
+        grad[unknown] = distill_weight * (np.exp(new) - p_old)
     g = final_upsampling_adjoint(grad, head.strides[-1], finest.shape[1:3])
     grads: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for stride in reversed(head.strides):  # finest first: back through each learned 2x upsampling
@@ -210,3 +234,9 @@ def _loss(head: SegHead, data: SelfLabelledFeatures, rows: np.ndarray, allowed: 
             coarser = features[stride * 2].shape[1:3]
             g = transposed_conv_adjoint(g, head.upsample[stride], 2, coarser)
     return loss, pixels, [grads[s] for s in head.strides]
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    shifted = z - z.max(axis=-1, keepdims=True)
+    out: np.ndarray = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return out

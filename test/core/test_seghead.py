@@ -140,7 +140,8 @@ def test_fine_tuning_learns_the_self_labels_deterministically() -> None:
     other = random_head(np.random.default_rng(99))
     start = SegHead(other.variant, other.classes, other.scores, truth.upsample)  # only the scores learn
     data = labelled(rng, 60, truth)
-    options = SegHeadOptions(max_epochs=40, patience=10, seed=1, weight_decay=0.0, learning_rate=0.1)
+    options = SegHeadOptions(max_epochs=40, patience=10, seed=1, weight_decay=0.0, learning_rate=0.1,
+                             distill_weight=0.0)  # learning from the self-labels alone
     head, history = train_seg_head(data, start, TRAVERSABLE, options)
     assert history.val_loss[history.best_epoch] < 0.5 * history.start_val_loss
     maps = data.rows(np.arange(60))
@@ -232,3 +233,27 @@ def test_corrupt_or_missing_files_are_refused(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(SegHeadLoadError):
         SegHead.load(path)
+
+
+def test_distillation_gradients_match_finite_differences_and_keep_the_start_head() -> None:
+    rng = np.random.default_rng(11)
+    head, teacher = random_head(rng), random_head(rng)
+    data = labelled(rng, 2, random_head(rng))
+    allowed = label_sets(head, TRAVERSABLE)
+    weights = np.array([1.0, 1.0], np.float32)
+    rows = np.arange(2)
+    _, _, grads = _loss(head, data, rows, allowed, weights, with_grads=True, teacher=teacher, distill_weight=0.5)
+    w, b = (a.astype(np.float64).copy() for a in head.scores[16])
+    eps, changed = 0.1, []
+    for sign in (1, -1):
+        probe_w = w.copy()
+        probe_w[2, 1] += sign * eps
+        probe = SegHead(head.variant, head.classes, {**head.scores, 16: (probe_w.astype(np.float32), b)},
+                        head.upsample)
+        changed.append(_loss(probe, data, rows, allowed, weights, with_grads=False, teacher=teacher,
+                             distill_weight=0.5)[0])
+    assert grads[1][0][2, 1] == pytest.approx((changed[0] - changed[1]) / (2 * eps), rel=3e-2, abs=0.05)
+    # A head equal to its teacher has no distillation loss: only the self-labels pull it away.
+    plain = _loss(teacher, data, rows, allowed, weights, with_grads=False)[0]
+    assert _loss(teacher, data, rows, allowed, weights, with_grads=False, teacher=teacher,
+                 distill_weight=5.0)[0] == pytest.approx(plain, rel=1e-4, abs=1e-3)
