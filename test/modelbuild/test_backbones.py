@@ -132,3 +132,16 @@ def test_int8_fcn8s_of_a_non_default_backbone_maps_onto_the_edge_tpu(name: str, 
     if name.startswith('shufflenet'):
         assert {'SPLIT', 'TRANSPOSE', 'RESHAPE'} <= set(report.ops)  # the split and shuffle, all mapped
 
+
+def test_the_backbone_option_on_the_command_line() -> None:
+    import argparse
+
+    from selfsup_perception.cli.model_options import add_training_arguments, training_options
+
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser, epochs=1, batch_size=2)
+    assert training_options(parser.parse_args([]), flip=False).backbone == DEFAULT_BACKBONE
+    args = parser.parse_args(['--backbone', 'efficientnet_lite0'])
+    assert training_options(args, flip=False).backbone == 'efficientnet_lite0'
+    with pytest.raises(SystemExit):
+        parser.parse_args(['--backbone', 'resnet50'])
