@@ -159,10 +159,17 @@ class ChannelSplit(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package='selfsup_perception')
 class ChannelShuffle(keras.layers.Layer):
     """ShuffleNet's channel shuffle over two groups: (h, w, 2, c/2) -> (h, w, c/2, 2), done on a 4-d
-    (N, h*w, 2, c/2) tensor so that with batch 1 no more than three dimensions exceed 1."""
+    (N, h*w, 2, c/2) tensor so that with batch 1 no more than three dimensions exceed 1. The sizes are the
+    graph's static ones, taken when the layer is built (a traced batch may not know them)."""
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        _, height, width, channels = input_shape
+        if height is None or width is None or channels is None or channels % 2:
+            raise ValueError(f'channel shuffle needs a static shape with an even channel count, got {input_shape}')
+        self.size = (int(height), int(width), int(channels))
 
     def call(self, inputs: keras.KerasTensor) -> keras.KerasTensor:
-        _, height, width, channels = inputs.shape
+        height, width, channels = self.size
         x = keras.ops.reshape(inputs, (-1, height * width, 2, channels // 2))
         x = keras.ops.transpose(x, (0, 1, 3, 2))
         return keras.ops.reshape(x, (-1, height, width, channels))
