@@ -60,7 +60,7 @@ def describe(path: Path) -> str:
     except ModelCardError:
         return '-'
     params = card.extra.get('architecture_params', {})
-    details = ', '.join(f'{k} {v}' for k, v in params.items() if k in ('alpha', 'feature_layer', 'variant'))
+    details = ', '.join(f'{k} {v}' for k, v in params.items() if k in ('backbone', 'alpha', 'feature_layer', 'variant'))
     size = f', embedding {card.embedding_size}' if card.embedding_size else ''
     return f'{card.architecture} ({details}{size})'
 

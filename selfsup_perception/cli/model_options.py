@@ -7,18 +7,33 @@ from __future__ import annotations
 import argparse
 
 from selfsup_perception.modelbuild.augment import Augmentation
+from selfsup_perception.modelbuild.backbones import BACKBONE_NAMES, DEFAULT_BACKBONE, get_backbone
 from selfsup_perception.modelbuild.export import DEFAULT_OPSET, FORMATS, OUTPUT_TYPES
 from selfsup_perception.modelbuild.training import ExportOptions, TrainingOptions
 
 
+def backbone_name(name: str) -> str:
+    """``--backbone``'s value checked against the backbone table (argparse reports an unknown one)."""
+    try:
+        return get_backbone(name).name
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def add_training_arguments(parser: argparse.ArgumentParser, epochs: int, batch_size: int) -> None:
     """Backbone, optimisation, validation split, augmentation, stream, distribution and export options."""
-    parser.add_argument('--alpha', type=float, default=0.35, help='MobileNetV2 width multiplier')
+    parser.add_argument(
+        '--backbone',
+        type=backbone_name,
+        default=DEFAULT_BACKBONE,
+        metavar='NAME',
+        help=f'backbone network: {", ".join(BACKBONE_NAMES)} or mobilenet_v2_<alpha> (default {DEFAULT_BACKBONE})',
+    )
     parser.add_argument(
         '--weights',
         choices=['none', 'imagenet'],
         default='none',
-        help='initial backbone weights (imagenet downloads them)',
+        help='initial backbone weights (imagenet downloads them; MobileNets only)',
     )
     parser.add_argument('--epochs', type=int, default=epochs)
     parser.add_argument('--batch-size', type=int, default=batch_size, help='global batch (all workers together)')
@@ -69,7 +84,7 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
 def training_options(args: argparse.Namespace, flip: bool) -> TrainingOptions:
     """The options of ``add_training_arguments`` as typed values (``flip``: the verb's flip option)."""
     return TrainingOptions(
-        alpha=args.alpha,
+        backbone=args.backbone,
         weights=None if args.weights == 'none' else args.weights,
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from selfsup_perception.cli.model_options import add_training_arguments, export_options, training_options
-from selfsup_perception.modelbuild.embedding import DEFAULT_FEATURE_LAYER, SPP_LEVELS
+from selfsup_perception.modelbuild.embedding import SPP_LEVELS
 from selfsup_perception.modelbuild.pretrain import PretrainOptions, pretrain_embedding
 
 
@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=('H', 'W'),
         help="model input size (default: the datasets' image size)",
     )
-    parser.add_argument('--feature-layer', default=DEFAULT_FEATURE_LAYER, help='MobileNetV2 layer to pool')
+    parser.add_argument(
+        '--feature-layer', help="backbone layer to pool (default: the backbone's, block_16_project_BN for MobileNetV2)"
+    )
     parser.add_argument(
         '--levels', type=int, nargs='+', default=list(SPP_LEVELS), help='pyramid levels (n x n)'
     )

@@ -1,6 +1,7 @@
-"""MobileNetV2 backbone taking RGB pixels (0..255) and its stride-8, stride-16 and last feature maps.
+"""A backbone (``backbones.BACKBONES``, default MobileNetV2 alpha 0.35) taking RGB pixels (0..255) and
+its stride-8, stride-16 and last feature maps.
 
-The [-1, 1] input scaling MobileNetV2 expects is a layer inside the graph, so every exported format
+The [-1, 1] input scaling the backbones expect is a layer inside the graph, so every exported format
 takes plain pixels and the int8 TFLite model's uint8 input is the camera's uint8 pixel, unchanged.
 """
 
@@ -9,27 +10,34 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-# Feature maps by output stride (layer names of keras.applications.MobileNetV2).
-FEATURE_LAYERS = {8: 'block_6_expand_relu', 16: 'block_13_expand_relu', 32: 'out_relu'}
+from selfsup_perception.modelbuild.backbones import DEFAULT_BACKBONE, MOBILENET_V2_FEATURES, get_backbone
+
+# Feature maps by output stride of the default backbone (layer names of keras.applications.MobileNetV2);
+# another backbone's are ``get_backbone(name).feature_layers``.
+FEATURE_LAYERS = MOBILENET_V2_FEATURES
 WEIGHTS = (None, 'imagenet')
 
 
 def build_backbone(
-    input_size: tuple[int, int], alpha: float = 0.35, weights: str | None = None, bn_momentum: float = 0.99
+    input_size: tuple[int, int],
+    backbone: str = DEFAULT_BACKBONE,
+    weights: str | None = None,
+    bn_momentum: float = 0.99,
 ) -> keras.Model:
-    """MobileNetV2 without its classifier on an (h, w) RGB input in pixels (float 0..255, NHWC).
+    """``backbone`` (a name of ``backbones.BACKBONES``) without its classifier on an (h, w) RGB input in
+    pixels (float 0..255, NHWC).
 
-    ``weights='imagenet'`` downloads pretrained weights (needs internet); ``None`` starts at random.
-    ``bn_momentum`` replaces Keras' 0.999, which lags for thousands of steps (short trainings here).
+    ``weights='imagenet'`` downloads pretrained weights (needs internet; MobileNets only); ``None``
+    starts at random. ``bn_momentum`` replaces Keras' 0.999, which lags for thousands of steps (short
+    trainings here).
     """
-    if weights not in WEIGHTS:
-        raise ValueError(f'weights must be one of {WEIGHTS}, got {weights!r}')
+    spec = get_backbone(backbone)
+    if weights not in spec.weights:
+        raise ValueError(f'weights of {backbone} must be one of {spec.weights}, got {weights!r}')
     height, width = input_size
     image = keras.Input((height, width, 3), name='image')
     scaled = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name='pixels_to_unit')(image)
-    model = keras.applications.MobileNetV2(
-        input_tensor=scaled, alpha=alpha, include_top=False, weights=weights
-    )
+    model = spec.make(image, scaled, weights)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = bn_momentum
@@ -41,14 +49,17 @@ def feature_map(backbone: keras.Model, layer: str) -> keras.KerasTensor:
     try:
         return backbone.get_layer(layer).output
     except ValueError as exc:
-        names = ', '.join(lay.name for lay in backbone.layers if lay.name.endswith(('_relu', '_add', '_BN')))
-        raise ValueError(f'MobileNetV2 has no layer {layer!r}; feature layers: {names}') from exc
+        ends = ('_relu', '_add', '_BN', '_bn', '_shuffle')
+        names = ', '.join(lay.name for lay in backbone.layers if lay.name.endswith(ends))
+        names = names or ', '.join(lay.name for lay in backbone.layers)
+        raise ValueError(f'{backbone.name} has no layer {layer!r}; feature layers: {names}') from exc
 
 
 def stride_features(
     backbone: keras.Model, layers: dict[int, str] | None = None
 ) -> dict[int, keras.KerasTensor]:
-    """The stride-8, stride-16 and last (stride-32) feature maps by stride (default ``FEATURE_LAYERS``)."""
+    """The stride-8, stride-16 and last (stride-32) feature maps by stride (default ``FEATURE_LAYERS``,
+    the default backbone's: give another backbone's ``feature_layers``)."""
     return {stride: feature_map(backbone, name) for stride, name in (layers or FEATURE_LAYERS).items()}
 
 

@@ -1,4 +1,5 @@
-"""Embedding extractor (MobileNetV2 + spatial pyramid max pooling) and its end-to-end pretraining model.
+"""Embedding extractor (a backbone, default MobileNetV2, + spatial pyramid max pooling) and its end-to-end
+pretraining model.
 
 Pyramid pooling keeps a fixed embedding length whatever the camera resolution (the length depends on
 the channels only) and keeps where in the image a feature was, which the left/right sensors need. The
@@ -12,9 +13,10 @@ import keras
 import tensorflow as tf
 
 from selfsup_perception.modelbuild.backbone import build_backbone, feature_map
+from selfsup_perception.modelbuild.backbones import DEFAULT_BACKBONE, get_backbone
 
 SPP_LEVELS = (1, 2, 4)
-DEFAULT_FEATURE_LAYER = 'block_16_project_BN'
+DEFAULT_FEATURE_LAYER = get_backbone(DEFAULT_BACKBONE).embedding_layer  # 'block_16_project_BN'
 EMBEDDING_LAYER = 'spp'
 
 
@@ -55,15 +57,17 @@ def embedding_length(channels: int, levels: tuple[int, ...] = SPP_LEVELS) -> int
 
 def build_embedding_extractor(
     input_size: tuple[int, int],
-    alpha: float = 0.35,
-    feature_layer: str = DEFAULT_FEATURE_LAYER,
+    backbone: str = DEFAULT_BACKBONE,
+    feature_layer: str | None = None,
     levels: tuple[int, ...] = SPP_LEVELS,
     weights: str | None = None,
 ) -> keras.Model:
-    """Pixels (N, h, w, 3) -> embedding (N, L), L = channels of ``feature_layer`` x sum(n^2 for levels)."""
-    backbone = build_backbone(input_size, alpha, weights)
-    embedding = spatial_pyramid_pool(feature_map(backbone, feature_layer), tuple(levels))
-    return keras.Model(backbone.inputs[0], embedding, name='embedding_extractor')
+    """Pixels (N, h, w, 3) -> embedding (N, L), L = channels of ``feature_layer`` x sum(n^2 for levels);
+    ``feature_layer`` defaults to the backbone's ``embedding_layer`` (``backbones.BACKBONES``)."""
+    model = build_backbone(input_size, backbone, weights)
+    layer = feature_layer or get_backbone(backbone).embedding_layer
+    embedding = spatial_pyramid_pool(feature_map(model, layer), tuple(levels))
+    return keras.Model(model.inputs[0], embedding, name='embedding_extractor')
 
 
 def build_pretrain_model(

@@ -1,4 +1,4 @@
-"""FCN-32s/16s/8s (Long, Shelhamer, Darrell 2015) on the MobileNetV2 backbone, with static shapes.
+"""FCN-32s/16s/8s (Long, Shelhamer, Darrell 2015) on a backbone (default MobileNetV2), with static shapes.
 
 1x1 score convolutions on the last (stride 32), stride-16 and stride-8 features; the 2x upsamplings
 are learnable transposed convolutions initialised as bilinear interpolation, the final one is fixed
@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from selfsup_perception.core.seghead import bilinear_taps
 from selfsup_perception.modelbuild.backbone import build_backbone, stride_features
+from selfsup_perception.modelbuild.backbones import DEFAULT_BACKBONE, get_backbone
 
 VARIANTS = {'fcn32s': 32, 'fcn16s': 16, 'fcn8s': 8}
 IGNORE_INDEX = 255
@@ -97,15 +98,16 @@ def build_fcn(
     variant: str,
     num_classes: int,
     input_size: tuple[int, int],
-    alpha: float = 0.35,
+    backbone: str = DEFAULT_BACKBONE,
     weights: str | None = None,
     feature_layers: dict[int, str] | None = None,
 ) -> keras.Model:
-    """FCN ``variant`` ('fcn32s', 'fcn16s', 'fcn8s'): pixels (N, h, w, 3) -> class logits (N, h, w, C)."""
+    """FCN ``variant`` ('fcn32s', 'fcn16s', 'fcn8s') on ``backbone`` (a name of ``backbones.BACKBONES``;
+    skip features: its ``feature_layers`` unless given): pixels (N, h, w, 3) -> class logits (N, h, w, C)."""
     if variant not in VARIANTS:
         raise ValueError(f'variant must be one of {tuple(VARIANTS)}, got {variant!r}')
-    backbone = build_backbone(input_size, alpha, weights)
-    features = stride_features(backbone, feature_layers)
+    model = build_backbone(input_size, backbone, weights)
+    features = stride_features(model, feature_layers or get_backbone(backbone).feature_layers)
     score = keras.layers.Conv2D(num_classes, 1, name='score_32')(features[32])
     for stride in (16, 8):
         if stride < VARIANTS[variant]:
@@ -116,7 +118,7 @@ def build_fcn(
         up = upsample(score, 2, tuple(skip.shape[1:3]), name=f'upscore_to_{stride}')
         score = keras.layers.Add(name=f'fuse_{stride}')([up, skip])
     logits = upsample(score, VARIANTS[variant], input_size, name='upscore_final', trainable=False)
-    return keras.Model(backbone.inputs[0], logits, name=variant)
+    return keras.Model(model.inputs[0], logits, name=variant)
 
 
 def segmentation_loss_terms(

@@ -1,6 +1,7 @@
 """``selfsup pretrain DATASET... --out models/embedding``: learn the embedding extractor end to end.
 
-MobileNetV2 + pyramid pooling + a dense sigmoid head are trained on the self-supervised labels
+A backbone (``--backbone``, default MobileNetV2 alpha 0.35) + pyramid pooling + a dense sigmoid head are
+trained on the self-supervised labels
 (masked binary cross-entropy: unknown labels do not count), validated on time blocks (never a random
 split: neighbouring frames are near-duplicates). The frames are streamed from the dataset files (or
 ``.npz`` shards), shuffled in a bounded buffer and augmented (``augment``). The head is then dropped
@@ -21,8 +22,8 @@ import numpy as np
 from selfsup_perception.core.metrics import roc_auc
 from selfsup_perception.core.modelcard import ModelCard
 from selfsup_perception.modelbuild.backbone import recalibrate_batch_norm
+from selfsup_perception.modelbuild.backbones import card_params, get_backbone
 from selfsup_perception.modelbuild.embedding import (
-    DEFAULT_FEATURE_LAYER,
     SPP_LEVELS,
     build_embedding_extractor,
     build_pretrain_model,
@@ -43,20 +44,20 @@ from selfsup_perception.modelbuild.training import (
     worker,
 )
 
-ARCHITECTURE = 'mobilenet_v2_spp'
 _BN_IMAGES = 256
 
 
 @dataclass(frozen=True)
 class PretrainOptions:
     """What ``pretrain_embedding`` trains on and how (``training.augmentation.flip`` also reverses the
-    sensor axis: only for sensors mounted symmetrically and listed from one side to the other)."""
+    sensor axis: only for sensors mounted symmetrically and listed from one side to the other;
+    ``feature_layer`` None: the backbone's ``embedding_layer``)."""
 
     datasets: tuple[Path, ...]
     export: ExportOptions = field(default_factory=lambda: ExportOptions(Path('models/embedding')))
     name: str = 'embedding'
     input_size: tuple[int, int] | None = None
-    feature_layer: str = DEFAULT_FEATURE_LAYER
+    feature_layer: str | None = None
     levels: tuple[int, ...] = SPP_LEVELS
     hidden: int = 0
     dropout: float = 0.2
@@ -106,9 +107,12 @@ def pretrain_embedding(options: PretrainOptions) -> TrainingResult:
     train_frames = Frames(sources, split.train, size, errors)
     val_frames = Frames(sources, split.val, size, errors)
 
+    backbone = get_backbone(training.backbone)
+    feature_layer = options.feature_layer or backbone.embedding_layer
+
     def build() -> keras.Model:
         extractor = build_embedding_extractor(
-            size, training.alpha, options.feature_layer, options.levels, training.weights
+            size, training.backbone, feature_layer, options.levels, training.weights
         )
         return build_pretrain_model(extractor, num_distances, num_sensors, options.hidden, options.dropout)
 
@@ -140,7 +144,7 @@ def pretrain_embedding(options: PretrainOptions) -> TrainingResult:
                                          np.concatenate([t for _, t in scored])))
     card = ModelCard(
         kind='embedding',
-        architecture=ARCHITECTURE,
+        architecture=f'{backbone.family}_spp',
         input_size=size,
         embedding_size=int(extractor.output_shape[-1]),
         distances=sources[0].distances,
@@ -148,8 +152,8 @@ def pretrain_embedding(options: PretrainOptions) -> TrainingResult:
         metrics=metrics,
         extra={
             'architecture_params': {
-                'alpha': training.alpha,
-                'feature_layer': options.feature_layer,
+                **card_params(training.backbone),
+                'feature_layer': feature_layer,
                 'levels': list(options.levels),
                 'weights': training.weights or 'none',
             },

@@ -22,6 +22,7 @@ from selfsup_perception.core.modelcard import ModelCard, verify
 from selfsup_perception.core.segmentation import ClassList, confusion_matrix, segmentation_scores
 from selfsup_perception.modelbuild.augment import Augmentation
 from selfsup_perception.modelbuild.backbone import recalibrate_batch_norm
+from selfsup_perception.modelbuild.backbones import backbone_of, card_params, get_backbone
 from selfsup_perception.modelbuild.data import DataError, load_classes
 from selfsup_perception.modelbuild.fcn import build_fcn, segmentation_loss_terms
 from selfsup_perception.modelbuild.sources import gather, load_images, open_segmentation, split_sources
@@ -88,7 +89,7 @@ def _card(classes: ClassList, variant: str, size: tuple[int, int], params: dict[
           metrics: dict[str, Any]) -> ModelCard:
     return ModelCard(
         kind='segmentation',
-        architecture=f'{variant}_mobilenet_v2',
+        architecture=f'{variant}_{get_backbone(backbone_of(params)).family}',
         input_size=size,
         classes=classes.names,
         metrics=metrics,
@@ -126,7 +127,7 @@ def train_segmentation(options: SegmentationOptions) -> TrainingResult:
     val_frames = Frames(sources, split.val, size, errors)
     keras.utils.set_random_seed(training.seed)
     model, history = train_model(
-        lambda: build_fcn(options.variant, len(classes.names), size, training.alpha, training.weights),
+        lambda: build_fcn(options.variant, len(classes.names), size, training.backbone, training.weights),
         segmentation_loss_terms(classes.ignore_index),
         lambda shard, batch: training_stream(
             train_frames, batch, training.augmentation, training.seed, training.shuffle_buffer,
@@ -157,7 +158,7 @@ def train_segmentation(options: SegmentationOptions) -> TrainingResult:
         print(f'train-seg: validation mean IoU {mean_iou}, pixel accuracy {metrics["pixel_accuracy"]:.3f}')
     params = {
         'variant': options.variant,
-        'alpha': training.alpha,
+        **card_params(training.backbone),
         'num_classes': len(classes.names),
         'weights': training.weights or 'none',
         'augmentation': asdict(training.augmentation),
@@ -181,7 +182,7 @@ def export_segmentation(options: SegmentationExportOptions) -> ExportResult:
     height, width = options.input_size or card.input_size or (0, 0)
     size = (height, width)
     trained = keras.saving.load_model(options.checkpoint)
-    model = build_fcn(params['variant'], params['num_classes'], size, params['alpha'])
+    model = build_fcn(params['variant'], params['num_classes'], size, backbone_of(params))
     model.set_weights(trained.get_weights())
     traversable = card.extra.get('traversable')
     classes = ClassList(

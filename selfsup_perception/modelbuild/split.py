@@ -1,11 +1,13 @@
 """Split a trained FCN into a backbone for the accelerator and a numpy head the robot fine-tunes.
 
-The backbone is the FCN's MobileNetV2 up to the skip features its variant sums (strides 8, 16, 32 for
-FCN-8s), flattened and concatenated into one output (N, total): one tensor suits every backend (Edge TPU,
-LiteRT, ONNX Runtime) and, all three maps being ReLU6 outputs in [0, 6], one int8 scale fits them all. It is
-exported like every model (int8 TFLite, ONNX, cards); its card gives ``feature_shapes`` (stride -> height,
-width, channels, in output order). The head (``core/seghead.py``) takes the FCN's score layers and learned
-upsamplings, so backbone + head compute what the whole FCN computes; the split's card records how closely
+The backbone is the FCN's backbone (MobileNetV2 by default) up to the skip features its variant sums
+(strides 8, 16, 32 for FCN-8s), flattened and concatenated into one output (N, total): one tensor suits
+every backend (Edge TPU, LiteRT, ONNX Runtime) and, all three maps being ReLU6 outputs in [0, 6], one int8
+scale fits them all (for a backbone whose maps are not all ReLU6, ``Backbone.bounded``: MobileNetV3's are
+plain ReLU, that one scale is wider than each map needs). It is exported like every model (int8 TFLite,
+ONNX, cards); its card gives ``feature_shapes`` (stride -> height, width, channels, in output order). The
+head (``core/seghead.py``) takes the FCN's score layers and learned upsamplings, so backbone + head compute
+what the whole FCN computes; the split's card records how closely
 (arg-max agreement with Keras, on the calibration images).
 """
 
@@ -21,7 +23,7 @@ import numpy as np
 
 from selfsup_perception.core.modelcard import ModelCard, verify, write_card
 from selfsup_perception.core.seghead import VARIANTS, FeatureShapes, SegHead, split_features
-from selfsup_perception.modelbuild.backbone import FEATURE_LAYERS
+from selfsup_perception.modelbuild.backbones import DEFAULT_BACKBONE, backbone_of, get_backbone
 from selfsup_perception.modelbuild.data import DataError
 from selfsup_perception.modelbuild.export import run_tflite
 from selfsup_perception.modelbuild.fcn import bilinear_kernel, build_fcn
@@ -52,10 +54,13 @@ class SplitResult:
     head: SegHead
 
 
-def split_model(fcn: keras.Model, variant: str, classes: tuple[str, ...]) -> tuple[keras.Model, SegHead, FeatureShapes]:
-    """(backbone model: pixels -> flat features, the head with the FCN's weights, feature shapes by stride)."""
+def split_model(fcn: keras.Model, variant: str, classes: tuple[str, ...],
+                backbone: str = DEFAULT_BACKBONE) -> tuple[keras.Model, SegHead, FeatureShapes]:
+    """(backbone model: pixels -> flat features, the head with the FCN's weights, feature shapes by stride);
+    ``backbone`` names the FCN's backbone (its ``feature_layers`` are the maps the head reads)."""
     strides = VARIANTS[variant]
-    maps = {stride: fcn.get_layer(FEATURE_LAYERS[stride]).output for stride in sorted(strides)}
+    layers = get_backbone(backbone).feature_layers
+    maps = {stride: fcn.get_layer(layers[stride]).output for stride in sorted(strides)}
     flat = [keras.layers.Flatten(name=f'features_{stride}')(tensor) for stride, tensor in maps.items()]
     output = flat[0] if len(flat) == 1 else keras.layers.Concatenate(name='features')(flat)
     backbone = keras.Model(fcn.inputs[0], output, name=f'{variant}_backbone')
@@ -83,14 +88,16 @@ def split_fcn(options: SplitOptions) -> SplitResult:
     if size is None:
         raise DataError(f'{options.checkpoint}: no input size in its card; give one')
     trained = keras.saving.load_model(options.checkpoint)
-    fcn = build_fcn(params['variant'], params['num_classes'], size, params['alpha'])
+    backbone_name = backbone_of(params)
+    fcn = build_fcn(params['variant'], params['num_classes'], size, backbone_name)
     fcn.set_weights(trained.get_weights())
-    backbone, head, shapes = split_model(fcn, params['variant'], tuple(card.classes))
+    backbone, head, shapes = split_model(fcn, params['variant'], tuple(card.classes), backbone_name)
     head.backbone_sha256 = weights_sha256(backbone)
     name = options.name or f'{params["variant"]}_backbone'
     images = load_images(options.calibration_data, size, options.export.calibration)
     exported = ModelCard(
-        kind='seg_backbone', architecture=f'{params["variant"]}_mobilenet_v2_backbone', input_size=size,
+        kind='seg_backbone', input_size=size,
+        architecture=f'{params["variant"]}_{get_backbone(backbone_name).family}_backbone',
         classes=card.classes, metrics=card.metrics,
         extra={**{k: card.extra[k] for k in ('architecture_params', 'class_colors', 'ignore_index', 'traversable')
                   if k in card.extra},

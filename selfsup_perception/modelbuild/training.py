@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from selfsup_perception.core.modelcard import ModelCard
 from selfsup_perception.modelbuild.augment import Augmentation
+from selfsup_perception.modelbuild.backbones import DEFAULT_BACKBONE
 from selfsup_perception.modelbuild.export import DEFAULT_OPSET, FORMATS, export_model
 from selfsup_perception.modelbuild.stream import ReadErrors
 
@@ -35,9 +36,10 @@ LossTerms = Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 
 @dataclass(frozen=True)
 class TrainingOptions:
-    """Backbone, optimisation, validation split, data stream and distribution of a training."""
+    """Backbone (a name of ``backbones.BACKBONES``), optimisation, validation split, data stream and
+    distribution of a training."""
 
-    alpha: float = 0.35
+    backbone: str = DEFAULT_BACKBONE
     weights: str | None = None
     epochs: int = 30
     batch_size: int = 32

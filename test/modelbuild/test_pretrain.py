@@ -100,3 +100,18 @@ def test_typed_pretraining_on_dataset_files_returns_values(tmp_path: Path) -> No
     assert result.model.output_shape == (None, result.card.embedding_size)
     assert result.card.extra['pretraining']['augmentation']['flip'] is True
     assert result.card.input_size == (48, 48)
+
+
+def test_pretrain_on_another_backbone_pools_its_embedding_layer(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    pretrain_cli.add_arguments(parser)
+    args = parser.parse_args([str(_npz(tmp_path / 'a.npz', 24)), '--out', str(tmp_path / 'models'),
+                              '--backbone', 'efficientnet_lite0', '--levels', '1', '2', '--epochs', '1',
+                              '--batch-size', '8', '--val-blocks', '2', '--guard', '0', '--calibration', '4',
+                              '--formats', 'keras'])
+    assert pretrain_cli.run(args) == 0
+    card = read_card(tmp_path / 'models' / 'embedding.keras')
+    assert card.architecture == 'efficientnet_lite0_spp'
+    assert card.extra['architecture_params']['backbone'] == 'efficientnet_lite0'
+    assert card.extra['architecture_params']['feature_layer'] == 'block7a_project_bn'
+    assert card.embedding_size == 320 * (1 + 4)  # the last block's 320 channels, levels 1 and 2
