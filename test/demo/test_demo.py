@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,20 +10,12 @@ import pytest
 from selfsup_perception.cli import main
 
 DATA = Path(__file__).resolve().parents[1] / 'data'
-SHIPPED = Path(__file__).resolve().parents[2] / 'models'
 
 
 @pytest.fixture
-def tiny_models(tmp_path: Path) -> Path:
+def tiny_models(tmp_path: Path, tiny_models_dir: Path) -> Path:
     """The test models under the shipped names, with a head trained for the tiny embedding."""
-    models = tmp_path / 'models'
-    models.mkdir()
-    for suffix in ('tflite', 'onnx', 'json'):
-        shutil.copy(DATA / f'tiny_float.{suffix}', models / f'embedding.{suffix}')
-        shutil.copy(DATA / f'tiny_seg.{suffix}', models / f'fcn8s.{suffix}')
-    for name in ('fcn8s_backbone.tflite', 'fcn8s_backbone.onnx', 'fcn8s_backbone.json', 'fcn8s_head.npz',
-                 'fcn8s_head.json'):  # the split FCN-8s the robot adapts: no tiny one exists
-        shutil.copy(SHIPPED / name, models / name)
+    models = tiny_models_dir
     bag, dataset = tmp_path / 'bag', tmp_path / 'd.db'
     assert main(['simulate', '--seed', '5', '--minutes', '0.5', '--out', str(bag)]) == 0
     assert main(['bag2dataset', str(bag), '--config', 'config/robot.yaml', '--out', str(dataset)]) == 0

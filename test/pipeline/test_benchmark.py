@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 from pathlib import Path
 
@@ -30,21 +29,13 @@ from selfsup_perception.reports.benchmark import report_markdown
 from selfsup_perception.testing.datasets import write_dataset
 
 DATA = Path(__file__).resolve().parents[1] / 'data'
-SHIPPED = Path(__file__).resolve().parents[2] / 'models'
 FIRST = BENCHMARK_SEEDS.start
 
 
 @pytest.fixture
-def tiny_models(tmp_path: Path) -> Path:
+def tiny_models(tmp_path: Path, tiny_models_dir: Path) -> Path:
     """The test models under the shipped names, with a head trained for the tiny embedding."""
-    models = tmp_path / 'models'
-    models.mkdir()
-    for suffix in ('tflite', 'onnx', 'json'):
-        shutil.copy(DATA / f'tiny_float.{suffix}', models / f'embedding.{suffix}')
-        shutil.copy(DATA / f'tiny_seg.{suffix}', models / f'fcn8s.{suffix}')
-    for name in ('fcn8s_backbone.tflite', 'fcn8s_backbone.onnx', 'fcn8s_backbone.json', 'fcn8s_head.npz',
-                 'fcn8s_head.json'):  # the split FCN-8s: no tiny one exists
-        shutil.copy(SHIPPED / name, models / name)
+    models = tiny_models_dir
     dataset = tmp_path / 'synthetic.db'
     write_dataset(dataset, load_config(robot_config()), 300)
     embedder = Embedder.open(models / 'embedding.tflite', 'tflite')
