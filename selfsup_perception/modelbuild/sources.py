@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from selfsup_perception.core.dataset import Dataset, DatasetError
+from selfsup_perception.core.npzfile import npz_headers
 from selfsup_perception.core.segmentation import ClassList, resize_mask
 from selfsup_perception.modelbuild.data import IMAGE_SUFFIXES, DataError, read_npz, resize_images, split_frames
 
@@ -200,18 +201,9 @@ class NpzFrames(FrameSource):
 def npz_members(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Array name -> (shape, dtype) of every member of an ``.npz``, read from the headers (no data loaded)."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = {}
-            for name in archive.namelist():
-                with archive.open(name) as member:
-                    version = np.lib.format.read_magic(member)
-                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0)
-                    shape, _, dtype = read_header(member)
-                members[name.removesuffix('.npy')] = (tuple(shape), dtype)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        return npz_headers(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f'{path}: not a readable .npz: {exc}') from exc
-    return members
 
 
 #: Masks of a VOC folder looked at to tell binary 0/255 masks.

@@ -90,11 +90,17 @@ def validation_index(frames: FrameData, options: HeadOptions, heads: Sequence[He
 
 def mean_auc(head: Head, frames: FrameData, index: np.ndarray) -> float | None:
     """Mean ROC AUC over the (distance, sensor) cells of ``head`` on frames ``index``; None if undefined."""
+    return cells_mean_auc(head, frames.embeddings, frames.labels, frames.mask, index, frames.distances,
+                          frames.sensors)
+
+
+def cells_mean_auc(head: Head, embeddings: np.ndarray, labels: np.ndarray, mask: np.ndarray, index: np.ndarray,
+                   distances: Sequence[float], sensors: Sequence[str]) -> float | None:
+    """Mean ROC AUC over the (distance, sensor) cells of ``head`` on rows ``index`` of the arrays; None if undefined."""
     if not index.size:
         return None
-    probs = head.predict(frames.embeddings[index])
-    auc: float | None = evaluate(probs, frames.labels[index], frames.mask[index], distances=frames.distances,
-                                 sensors=frames.sensors, n_bootstrap=0)['mean_auc']
+    auc: float | None = evaluate(head.predict(embeddings[index]), labels[index], mask[index], distances=distances,
+                                 sensors=sensors, n_bootstrap=0)['mean_auc']
     return auc
 
 

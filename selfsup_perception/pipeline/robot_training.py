@@ -20,11 +20,10 @@ from selfsup_perception.core.config import LabelingConfig, labeling_from_stored
 from selfsup_perception.core.consistency import ConsistencyPairs, find_pairs, odometry_pieces
 from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.head import Head, HeadOptions, TrainingHistory, time_blocked_split, train_head
-from selfsup_perception.core.metrics import evaluate
 from selfsup_perception.core.replay import FrameSource, ReplayMemory, ReplayOptions, TrainingFrames, ingest
 from selfsup_perception.inference.embedder import Embedder
 from selfsup_perception.pipeline.frames import FrameData, load_frames
-from selfsup_perception.pipeline.heads import head_fits, id_ranges, trained_on
+from selfsup_perception.pipeline.heads import cells_mean_auc, head_fits, id_ranges, trained_on
 
 MAX_PAIRS = 500_000  # consistency pairs kept per training (a uniform sample): 6 MB, ~1.5x what 30 epochs draw
 
@@ -75,12 +74,8 @@ def fit_obstacle_head(
 
 def validation_auc(head: Head, frames: TrainingFrames, rows: np.ndarray, config: LabelingConfig) -> float | None:
     """Mean ROC AUC over the (distance, sensor) cells of ``head`` on frames ``rows``; None where undefined."""
-    if not rows.size:
-        return None
-    probs = head.predict(frames.embeddings[rows])
-    auc: float | None = evaluate(probs, frames.labels[rows], frames.mask[rows], distances=config.distances,
-                                 sensors=config.sensor_names, n_bootstrap=0)['mean_auc']
-    return auc
+    return cells_mean_auc(head, frames.embeddings, frames.labels, frames.mask, rows, config.distances,
+                          config.sensor_names)
 
 
 def _dataset_frames(dataset: Dataset, embedder: Embedder, progress: bool) -> tuple[FrameData, TrainingFrames]:
