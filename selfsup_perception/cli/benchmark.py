@@ -18,6 +18,7 @@ from selfsup_perception.inference import BACKEND_NAMES
 from selfsup_perception.pipeline.benchmark import (
     BENCHMARK_SEEDS,
     DEFAULT_WORLDS,
+    ENTRIES,
     LEGACY_SEEDS,
     BenchmarkOptions,
     default_workers,
@@ -43,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--backend', choices=BACKEND_NAMES, default='tflite', help='inference backend')
     parser.add_argument('--no-legacy', action='store_true',
                         help=f'do not score the legacy evaluation worlds {" and ".join(map(str, LEGACY_SEEDS))}')
+    parser.add_argument('--entries', nargs='+', choices=ENTRIES, default=[], metavar='ENTRY',
+                        help=f'score only these entries (default all: {", ".join(map(repr, ENTRIES))})')
     parser.add_argument('--allow-any-seed', action='store_true',
                         help='score seeds outside the benchmark range (the report then says it is no benchmark)')
 
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     options = BenchmarkOptions(worlds=args.worlds, first_seed=args.first_seed, minutes=args.minutes,
                                eval_minutes=args.eval_minutes, models=args.models, work=args.work,
                                workers=args.workers, backend=args.backend, legacy=not args.no_legacy,
-                               allow_any_seed=args.allow_any_seed)
+                               allow_any_seed=args.allow_any_seed, entries=tuple(args.entries))
     document = run_benchmark(options)
     paths = write_report(args.out, document)
     print(f'# {document["title"]} ({document["wall_seconds"] / 60:.1f} min)')

@@ -20,8 +20,8 @@ def backbone_name(name: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def add_training_arguments(parser: argparse.ArgumentParser, epochs: int, batch_size: int) -> None:
-    """Backbone, optimisation, validation split, augmentation, stream, distribution and export options."""
+def add_backbone_argument(parser: argparse.ArgumentParser) -> None:
+    """``--backbone NAME`` (checked against ``modelbuild.backbones``)."""
     parser.add_argument(
         '--backbone',
         type=backbone_name,
@@ -29,6 +29,11 @@ def add_training_arguments(parser: argparse.ArgumentParser, epochs: int, batch_s
         metavar='NAME',
         help=f'backbone network: {", ".join(BACKBONE_NAMES)} or mobilenet_v2_<alpha> (default {DEFAULT_BACKBONE})',
     )
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, epochs: int, batch_size: int) -> None:
+    """Backbone, optimisation, validation split, augmentation, stream, distribution and export options."""
+    add_backbone_argument(parser)
     parser.add_argument(
         '--weights',
         choices=['none', 'imagenet'],

@@ -75,8 +75,12 @@ class BenchmarkOptions:
     backend: str = 'tflite'
     legacy: bool = True
     allow_any_seed: bool = False
+    entries: tuple[str, ...] = ()  # the scored entries of HEADS and SEGMENTERS; empty: all of them
 
     def __post_init__(self) -> None:
+        unknown = [name for name in self.entries if name not in ENTRIES]
+        if unknown:
+            raise ValueError(f'entries: unknown {", ".join(map(repr, unknown))}; one of {", ".join(ENTRIES)}')
         if self.worlds < 1:
             raise ValueError(f'worlds: need at least 1, got {self.worlds}')
         if self.workers < 1:
@@ -115,6 +119,7 @@ class WorldJob:
     models: Path
     datasets: Path
     backend: str
+    entries: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,11 @@ class World:
     backend: str
     embedder: Embedder
     scratch: Path
+    entries: tuple[str, ...] = ()  # empty: every entry
+
+    def chosen(self, makers: Mapping[str, Callable[[World], Model]]) -> dict[str, Model]:
+        """The chosen entries of ``makers`` made in this world, by name."""
+        return {name: make(self) for name, make in makers.items() if not self.entries or name in self.entries}
 
 
 @dataclass(frozen=True)
@@ -197,11 +207,13 @@ HEADS: dict[str, Callable[[World], Model]] = {
 }
 #: Segmentation models scored in every world (mIoU, traversable mIoU, free-space scan): name -> maker.
 SEGMENTERS: dict[str, Callable[[World], Model]] = {'FCN-8s': shipped_fcn, 'FCN-8s robot-adapted': robot_adapted_fcn}
+#: Every entry name (``BenchmarkOptions.entries`` picks among them).
+ENTRIES = (*HEADS, *SEGMENTERS)
 
 
 def score_detector(world: World) -> StageResult:
     """Every head of :data:`HEADS` on every scoring-run frame against the ground truth: AUC per distance."""
-    heads = {name: make(world) for name, make in HEADS.items()}
+    heads = world.chosen(HEADS)
     result = score_heads(world.scoring, world.embedder, [model.path for model in heads.values()], n_bootstrap=0)
     if not result.ground_truth:
         raise ValueError(f'{world.scoring}: the scoring run has no obstacle ground truth')
@@ -233,7 +245,7 @@ def traversable_confusion(confusion: np.ndarray, traversable: Sequence[bool]) ->
 
 def score_segmentation(world: World) -> StageResult:
     """Every model of :data:`SEGMENTERS` on every scoring-run frame against the simulator's masks."""
-    models = {name: make(world) for name, make in SEGMENTERS.items()}
+    models = world.chosen(SEGMENTERS)
     classes = load_classes(sim_classes())
     images, truth = load_data(world.scoring)
     options = SegEvaluationOptions(models=[model.path for model in models.values()], backend=world.backend,
@@ -254,9 +266,10 @@ def score_segmentation(world: World) -> StageResult:
     return StageResult(scores, {'frames': len(images), 'models': details})
 
 
-#: What is scored in every world, in table order: stage name -> scorer. A new scored model is one entry
-#: in HEADS or SEGMENTERS; a new kind of score is one entry here.
-STAGES: dict[str, Callable[[World], StageResult]] = {'detector': score_detector, 'segmentation': score_segmentation}
+#: What is scored in every world, in table order: stage name -> (scorer, its entries). A new scored model is
+#: one entry in HEADS or SEGMENTERS; a new kind of score is one entry here.
+STAGES: dict[str, tuple[Callable[[World], StageResult], Mapping[str, Callable[[World], Model]]]] = {
+    'detector': (score_detector, HEADS), 'segmentation': (score_segmentation, SEGMENTERS)}
 
 
 def dataset_code_digest() -> str:
@@ -299,8 +312,10 @@ def benchmark_world(job: WorldJob) -> dict[str, Any]:
                 row['frames'][name] = len(dataset)
         embedder = Embedder.open(job.models / 'embedding.tflite', job.backend, threads=1)
         with tempfile.TemporaryDirectory(prefix=f'world_{job.seed}_', dir=job.datasets) as scratch:
-            world = World(job.seed, drive, scoring, job.models, job.backend, embedder, Path(scratch))
-            for name, stage in STAGES.items():
+            world = World(job.seed, drive, scoring, job.models, job.backend, embedder, Path(scratch), job.entries)
+            for name, (stage, makers) in STAGES.items():
+                if job.entries and not set(makers) & set(job.entries):
+                    continue
                 clock = time.perf_counter()
                 result = stage(world)
                 row['scores'][name], row['details'][name] = result.scores, result.details
@@ -317,8 +332,8 @@ def world_jobs(options: BenchmarkOptions) -> list[WorldJob]:
     seeds = [(seed, False) for seed in options.seeds]
     if options.legacy:
         seeds += [(seed, True) for seed in LEGACY_SEEDS if seed not in options.seeds]
-    return [WorldJob(seed, legacy, options.minutes, options.eval_minutes, options.models, datasets, options.backend)
-            for seed, legacy in seeds]
+    return [WorldJob(seed, legacy, options.minutes, options.eval_minutes, options.models, datasets, options.backend,
+                     options.entries) for seed, legacy in seeds]
 
 
 def run_worlds(jobs: Sequence[WorldJob], workers: int, progress: bool = True) -> list[dict[str, Any]]:
@@ -367,12 +382,14 @@ COMPARISONS = (('segmentation', 'FCN-8s robot-adapted', 'FCN-8s', 'traversable m
                ('detector', 'robot-trained + consistency, mean teacher', 'robot-trained', 'AUC 1.0 m'))
 
 
-def compare(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """For each of :data:`COMPARISONS`: in how many worlds (where both are defined) the entry beats its baseline,
-    and the median of the per-world differences."""
+def compare(rows: Sequence[Mapping[str, Any]], entries: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """For each of :data:`COMPARISONS` between ``entries`` (empty: all): in how many worlds (where both are
+    defined) the entry beats its baseline, and the median of the per-world differences."""
     scored = [row for row in rows if not row['error']]
     out = []
     for stage, entry, baseline, metric in COMPARISONS:
+        if entries and not {entry, baseline} <= set(entries):
+            continue
         pairs = [(a, b) for a, b in ((score_of(r, (stage, entry, metric)), score_of(r, (stage, baseline, metric)))
                                      for r in scored) if a is not None and b is not None]
         out.append({'stage': stage, 'entry': entry, 'baseline': baseline, 'metric': metric, 'worlds': len(pairs),
@@ -434,7 +451,7 @@ def run_benchmark(options: BenchmarkOptions, progress: bool = True) -> dict[str,
         'outside_range': options.outside_range,
         'settings': {'worlds': options.worlds, 'first_seed': options.first_seed, 'minutes': options.minutes,
                      'eval_minutes': options.eval_minutes, 'workers': options.workers, 'backend': options.backend,
-                     'legacy': options.legacy},
+                     'legacy': options.legacy, 'entries': list(options.entries or ENTRIES)},
         'models': {'folder': _shown(options.models),
                    'sha256': {name: file_sha256(options.models / name) for name in MODEL_FILES}},
         'wall_seconds': round(time.monotonic() - started, 1),
@@ -442,9 +459,9 @@ def run_benchmark(options: BenchmarkOptions, progress: bool = True) -> dict[str,
         'cpus': os.cpu_count(),
         'dataset_making': dataset_making(rows),
         'summary': summarize(benchmark),
-        'comparisons': compare(benchmark),
+        'comparisons': compare(benchmark, options.entries),
         'goals': [{'stage': s, 'entry': e, 'metric': m, 'median': g[0], 'worst': g[1]}
-                  for (s, e, m), g in GOALS.items()],
+                  for (s, e, m), g in GOALS.items() if not options.entries or e in options.entries],
         'worlds': benchmark,
         'legacy_worlds': [row for row in rows if row['legacy']],
         'failed': [row['seed'] for row in rows if row['error']],

@@ -22,6 +22,7 @@ from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.resources import robot_config, sim_classes
 from selfsup_perception.inference.embedder import Embedder
 from selfsup_perception.modelbuild.augment import Augmentation
+from selfsup_perception.modelbuild.backbones import DEFAULT_BACKBONE, get_backbone
 from selfsup_perception.modelbuild.pretrain import PretrainOptions, pretrain_embedding
 from selfsup_perception.modelbuild.segtrain import (
     SegmentationExportOptions,
@@ -38,8 +39,8 @@ from selfsup_perception.reports.heads import write_report as write_head_report
 from selfsup_perception.reports.segmentation import write_report as write_seg_report
 from selfsup_perception.sim import seeds
 
-#: Domain randomisation: many worlds of the training range (the appearance suite draws each one anew).
-TRAIN_SEEDS = tuple(seeds.TRAINING.first(60))
+#: Domain randomisation: how many worlds of the training range (the appearance suite draws each one anew).
+TRAIN_WORLDS = 60
 #: Model-building validation worlds (the tuning range): never the benchmark's.
 EVAL_SEEDS = tuple(seeds.TUNING.first(2))
 VARIANTS = ('fcn32s', 'fcn16s', 'fcn8s')
@@ -54,6 +55,8 @@ class MakeModelsOptions:
     The defaults fit about an hour on 2 cores: 60 worlds x 1 simulated minute (36,000 frames), 3 epochs of
     embedding pretraining, every ``seg_every``-th frame for 4 epochs per FCN variant. ``variants`` must
     hold ``fcn8s`` (the shipped one); the others are trained for the comparison in ``models/README.md``.
+    ``backbone`` (``modelbuild.backbones``) serves both networks; ``worlds_cache`` (default ``work/worlds``)
+    lets several builds share their simulated worlds.
     """
 
     def __post_init__(self) -> None:
@@ -61,6 +64,9 @@ class MakeModelsOptions:
             raise ValueError(f'variants must include fcn8s and be among {VARIANTS}, got {self.variants}')
         if min(self.epochs, self.seg_epochs, self.seg_every) < 1 or min(self.minutes, self.eval_minutes) <= 0:
             raise ValueError('epochs, seg_epochs and seg_every must be >= 1 and minutes > 0')
+        if not 1 <= self.worlds <= len(seeds.TRAINING):
+            raise ValueError(f'worlds: 1 to {len(seeds.TRAINING)} training worlds, got {self.worlds}')
+        get_backbone(self.backbone)  # ValueError naming the known backbones
 
     out: Path = Path('models')
     work: Path = Path('build/models')
@@ -70,6 +76,13 @@ class MakeModelsOptions:
     seg_epochs: int = 4
     seg_every: int = 3
     variants: tuple[str, ...] = VARIANTS
+    backbone: str = DEFAULT_BACKBONE
+    worlds: int = TRAIN_WORLDS
+    worlds_cache: Path | None = None
+
+    @property
+    def train_seeds(self) -> tuple[int, ...]:
+        return tuple(seeds.TRAINING.first(self.worlds))
 
 
 def _step(name: str, output: Path) -> bool:
@@ -81,11 +94,11 @@ def _step(name: str, output: Path) -> bool:
     return True
 
 
-def simulated_datasets(work: Path, world_seeds: tuple[int, ...], minutes: float, workers: int = 2) -> list[Path]:
-    """The labelled datasets of ``minutes`` simulated minutes in each world (cached in ``work/worlds``),
+def simulated_datasets(cache: Path, world_seeds: tuple[int, ...], minutes: float, workers: int = 2) -> list[Path]:
+    """The labelled datasets of ``minutes`` simulated minutes in each world (cached in ``cache``),
     simulated in ``workers`` spawned processes (never in this one, which holds TensorFlow)."""
-    print(f'[make-models] {len(world_seeds)} worlds of {minutes:g} simulated minutes -> {work / "worlds"}', flush=True)
-    made = in_workers(partial(simulated_dataset, work / 'worlds', run=0, minutes=minutes), world_seeds, workers,
+    print(f'[make-models] {len(world_seeds)} worlds of {minutes:g} simulated minutes -> {cache}', flush=True)
+    made = in_workers(partial(simulated_dataset, cache, run=0, minutes=minutes), world_seeds, workers,
                       label=lambda result: result[0].name)
     return [path for path, _ in made]
 
@@ -137,22 +150,24 @@ def make_models(options: MakeModelsOptions) -> int:
     """Every step (each skipped when its output exists); the shipped files are copied into ``options.out``."""
     work = options.work
     work.mkdir(parents=True, exist_ok=True)
-    train = simulated_datasets(work, TRAIN_SEEDS, options.minutes)
-    evaluation = simulated_datasets(work, EVAL_SEEDS, options.eval_minutes)
-    if _step('pretrain embedding', work / 'embedding.tflite'):
+    cache = options.worlds_cache or work / 'worlds'
+    train = simulated_datasets(cache, options.train_seeds, options.minutes)
+    evaluation = simulated_datasets(cache, EVAL_SEEDS, options.eval_minutes)
+    if _step(f'pretrain embedding ({options.backbone})', work / 'embedding.tflite'):
         pretrain_embedding(PretrainOptions(
             datasets=tuple(train), export=ExportOptions(work), name='embedding', input_size=CAMERA,
-            training=TrainingOptions(epochs=options.epochs, patience=3, augmentation=Augmentation(flip=True))))
+            training=TrainingOptions(epochs=options.epochs, patience=3, augmentation=Augmentation(flip=True),
+                                     backbone=options.backbone)))
     fit_shipped_head(work, train)
     seg_train = segmentation_npz(train, work / 'segmentation_train.npz', every=options.seg_every)
     seg_eval = segmentation_npz(evaluation, work / 'segmentation_eval.npz')
     classes = sim_classes()
     for variant in options.variants:
-        if _step(f'train {variant}', work / f'{variant}.tflite'):
+        if _step(f'train {variant} ({options.backbone})', work / f'{variant}.tflite'):
             train_segmentation(SegmentationOptions(
                 sources=(seg_train,), classes=classes, variant=variant, export=ExportOptions(work), input_size=CAMERA,
                 training=TrainingOptions(epochs=options.seg_epochs, batch_size=8, patience=3,
-                                         augmentation=Augmentation(flip=True))))
+                                         augmentation=Augmentation(flip=True), backbone=options.backbone)))
         sized = f'{variant}_{BENCHMARK_SIZE[0]}x{BENCHMARK_SIZE[1]}'
         if _step(f'export {variant} at {BENCHMARK_SIZE}', work / f'{sized}.tflite'):
             export_segmentation(SegmentationExportOptions(work / f'{variant}.keras', seg_train, ExportOptions(work),
@@ -167,7 +182,7 @@ def make_models(options: MakeModelsOptions) -> int:
     scores = score_heads(evaluation[0], embedder, [work / 'head.npz'], progress=True)
     write_head_report(work / 'obstacle_report', scores.labels, ground_truth=scores.ground_truth,
                       title=f'Shipped head on evaluation world {EVAL_SEEDS[0]}: ROC AUC')
-    ship(work, options.out, segmentation, scores.ground_truth)
+    ship(work, options, segmentation, scores.ground_truth)
     return 0
 
 
@@ -183,8 +198,16 @@ def evaluate_segmentation(work: Path, data: Path, variants: tuple[str, ...]) -> 
     return document
 
 
-def ship(work: Path, out: Path, segmentation: dict[str, Any], obstacles_truth: dict[str, Any]) -> None:
-    """Copy the shipped files into ``out`` and write its README from the reports."""
+def seeds_text(world_seeds: tuple[int, ...]) -> str:
+    """``a..b`` for consecutive seeds, else the list."""
+    if len(world_seeds) > 2 and world_seeds == tuple(range(world_seeds[0], world_seeds[-1] + 1)):
+        return f'{world_seeds[0]}..{world_seeds[-1]}'
+    return ', '.join(map(str, world_seeds))
+
+
+def ship(work: Path, options: MakeModelsOptions, segmentation: dict[str, Any], obstacles_truth: dict[str, Any]) -> None:
+    """Copy the shipped files into ``options.out`` and write its README from the reports and the budget."""
+    out = options.out
     out.mkdir(parents=True, exist_ok=True)
     names = ['embedding.tflite', 'embedding.onnx', 'embedding.json', 'head.npz', 'head.json',
              'fcn8s.tflite', 'fcn8s.onnx', 'fcn8s.json', 'fcn8s_240x320.tflite', 'fcn8s_240x320.onnx',
@@ -198,15 +221,17 @@ def ship(work: Path, out: Path, segmentation: dict[str, Any], obstacles_truth: d
         '# Shipped models',
         '',
         'Made by `make models` (`selfsup make-models`) from simulated worlds '
-        f'{", ".join(map(str, TRAIN_SEEDS))}; scored on worlds {", ".join(map(str, EVAL_SEEDS))}, '
-        'never seen in training.',
+        f'{seeds_text(options.train_seeds)} ({options.minutes:g} simulated minutes each; {options.epochs} '
+        f'pretraining epochs at most, FCNs {options.seg_epochs} epochs on every {options.seg_every}. frame); '
+        f'scored on worlds {seeds_text(EVAL_SEEDS)}, never seen in training.',
         '',
         '| file | what |',
         '| --- | --- |',
-        '| `embedding.tflite` / `.onnx` | MobileNetV2 (alpha 0.35) + spatial pyramid pooling; int8 / float ONNX |',
+        f'| `embedding.tflite` / `.onnx` | backbone `{options.backbone}` + spatial pyramid pooling; int8 / float '
+        'ONNX |',
         '| `head.npz` | the obstacle head (numpy, logistic) over distance x sensor, for that embedding |',
         '| `fcn8s.tflite` / `.onnx` | FCN-8s segmentation (floor / obstacle / wall), int8 / float ONNX |',
-        '| `fcn8s_backbone.tflite` / `.onnx` (+ `_240x320`) | the same FCN-8s split: its MobileNetV2 backbone, '
+        '| `fcn8s_backbone.tflite` / `.onnx` (+ `_240x320`) | the same FCN-8s split: its backbone, '
         'outputting the stride-8/16/32 skip features (int8, Edge-TPU-mappable) |',
         '| `fcn8s_head.npz` | the split FCN-8s\'s numpy head (score layers + upsampling): the robot '
         'retrains it on its pixel self-labels; fits both backbone sizes |',

@@ -111,6 +111,18 @@ def test_a_tiny_benchmark_runs_end_to_end(tiny_models, tmp_path, capsys):
     assert making['cached']
     assert making['sim_seconds'] == pytest.approx(18.0)
     assert worlds[0]['datasets']['drive'] == {**making, 'cached': False}
+    # A chosen subset of the entries (the backbone study's): only those are made and scored, from the cache.
+    assert main(['benchmark', '--worlds', '1', '--minutes', '0.3', '--eval-minutes', '0.2', '--models',
+                 str(tiny_models), '--out', str(out / 'subset'), '--work', str(work), '--no-legacy',
+                 '--entries', 'robot-trained', 'FCN-8s']) == 0
+    subset = json.loads((out / 'subset' / 'metrics.json').read_text())
+    (row,) = subset['worlds']
+    assert {stage: set(entries) for stage, entries in row['scores'].items()} == {
+        'detector': {'robot-trained'}, 'segmentation': {'FCN-8s'}}
+    assert subset['dataset_making']['made_now'] == 0
+    assert subset['comparisons'] == []
+    assert {g['entry'] for g in subset['goals']} == {'robot-trained', 'FCN-8s'}
+    assert subset['settings']['entries'] == ['robot-trained', 'FCN-8s']
 
 
 @pytest.mark.parametrize(('first', 'worlds'), [(5, 2), (BENCHMARK_SEEDS.stop - 1, 2), (1000, 1)])
@@ -129,6 +141,8 @@ def test_other_seeds_only_when_allowed_and_then_said_so():
         BenchmarkOptions(minutes=0.0)
     with pytest.raises(ValueError, match='workers'):
         BenchmarkOptions(workers=0)
+    with pytest.raises(ValueError, match="entries: unknown 'FCN-9s'"):
+        BenchmarkOptions(entries=('FCN-8s', 'FCN-9s'))
 
 
 def test_the_legacy_worlds_are_scored_unless_left_out(tmp_path):
