@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 EXTRAS ?= ros,infer,sim,build,test
 export MUJOCO_GL ?= egl
 
-.PHONY: venv sysdeps test test-fast typecheck lint demo bench benchmark models clean
+.PHONY: venv sysdeps test test-fast typecheck lint demo bench benchmark backbones models clean
 
 $(VENV)/.installed: setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is needed for the ROS 2 Jazzy wheels)"; exit 1; }
@@ -59,6 +59,14 @@ benchmark: venv
 
 bench: venv .venv-torch/.installed
 	$(PY) benchmarks/run.py
+
+# The backbone study (issue 14): every backbone trained with one budget, scored on 10 unseen worlds and timed;
+# about 2 hours on 2 cores, resumable (build/backbones keeps each step). Report: benchmarks/backbones_study.md.
+backbones: venv
+	mkdir -p build/backbones
+	$(PY) benchmarks/bench_backbones.py --quality --work build/backbones --plot benchmarks/backbones_study.png \
+		--json build/backbones/study.json > build/backbones/study.md
+	mv build/backbones/study.md benchmarks/backbones_study.md
 
 models: venv
 	$(PY) -m selfsup_perception make-models --out models

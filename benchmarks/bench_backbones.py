@@ -32,6 +32,7 @@ for _var in THREAD_VARS:
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import argparse  # noqa: E402
+import datetime  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -47,6 +48,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_models import onnx_runner, tflite_runner, time_runs  # noqa: E402
+from run import machine  # noqa: E402
 
 BASELINE = 'mobilenet_v2_0.35'
 SMALL, LARGE = (120, 160), (240, 320)
@@ -89,6 +91,7 @@ class Backbone:
 
     models: dict[str, Measured]
     quality: dict[str, dict[str, Any]] = field(default_factory=dict)
+    per_world: dict[str, dict[str, float]] = field(default_factory=dict)  # column -> seed -> score (where defined)
     split_edgetpu: list[str] = field(default_factory=list)
     build_minutes: float | None = None
     benchmark_minutes: float | None = None
@@ -145,7 +148,8 @@ def selfsup(*arguments: str) -> None:
     """Run a ``selfsup`` verb in a process of its own, with every core (the timings here use one)."""
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     print('$ selfsup ' + ' '.join(arguments), file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, '-m', 'selfsup_perception', *arguments], env=env, check=True)
+    subprocess.run([sys.executable, '-m', 'selfsup_perception', *arguments], env=env, check=True,
+                   stdout=sys.stderr)  # stdout is the report's
 
 
 def build_and_score(name: str, args: argparse.Namespace) -> Backbone:
@@ -178,6 +182,9 @@ def build_and_score(name: str, args: argparse.Namespace) -> Backbone:
         models={key: measure_trained(name, key, size, stem, models, args) for key, _, size, stem in MODELS},
         quality={column: {k: summary[key][k] for k in ('median', 'worst', 'median_95', 'worlds')}
                  for key, column in QUALITY.items()},
+        per_world={column: {str(row['seed']): row['scores'][stage][entry][metric] for row in document['worlds']
+                            if row['scores'][stage][entry][metric] is not None}
+                   for (stage, entry, metric), column in QUALITY.items()},
         split_edgetpu=sorted({p for f in SPLIT_FILES for p in check_edgetpu(models / f).problems()}),
         build_minutes=minutes.get('build'), benchmark_minutes=minutes.get('benchmark'))
 
@@ -263,12 +270,20 @@ def pick(results: dict[str, Backbone]) -> tuple[str, str]:
                   + (f'; within {SAME} of it but slower: {", ".join(others)}' if others else ''))
 
 
+def better_in(backbone: Backbone, baseline: Backbone, column: str) -> str:
+    """In how many worlds (where both are defined) ``backbone`` scores higher than ``baseline`` on ``column``."""
+    mine, theirs = backbone.per_world[column], baseline.per_world[column]
+    shared = set(mine) & set(theirs)
+    return f'{sum(mine[seed] > theirs[seed] for seed in shared)}/{len(shared)}'
+
+
 def quality_table(results: dict[str, Backbone]) -> list[str]:
     front = fronts(results)
     base = results[BASELINE]
     lines = ['| backbone | ' + ' | '.join(f'{c} median [95 %] (worst)' for c in QUALITY.values())
-             + ' | mean median vs baseline | LiteRT ms emb / FCN-8s 240x320 | Pareto detector / segmentation '
-             '| build min | benchmark min |', '| --- |' + ' --- |' * (len(QUALITY) + 5)]
+             + ' | mean median vs baseline | better than baseline in worlds (AUC 0.5 / 1.0 / mIoU) '
+             '| LiteRT ms emb / FCN-8s 240x320 | Pareto detector / segmentation | build min | benchmark min |',
+             '| --- |' + ' --- |' * (len(QUALITY) + 6)]
     for name, backbone in results.items():
         cells = []
         for column in QUALITY.values():
@@ -281,6 +296,7 @@ def quality_table(results: dict[str, Backbone]) -> list[str]:
         bench = '–' if backbone.benchmark_minutes is None else f'{backbone.benchmark_minutes:.0f}'
         lines.append(f'| {name} | ' + ' | '.join(cells)
                      + f' | {quality_score(backbone) - quality_score(base):+.3f} | '
+                     + ' / '.join(better_in(backbone, base, column) for column in QUALITY.values()) + ' | '
                      f'{backbone.models["emb"].litert_ms:.2f} / {backbone.models["fcn_l"].litert_ms:.1f} | {on} | '
                      f'{build} | {bench} |')
     return lines
@@ -299,16 +315,16 @@ def plot(results: dict[str, Backbone], path: Path) -> None:
               ('segmentation', 'fcn_l', 'FCN-8s mIoU', 'FCN-8s 240x320, int8 LiteRT ms (1 core)'))
     for ax, (network, key, column, xlabel) in zip(axes, panels, strict=True):
         points = {n: (b.models[key].litert_ms, b.quality[column]) for n, b in results.items()}
-        for name, (ms, q) in points.items():
+        for index, (name, (ms, q)) in enumerate(sorted(points.items(), key=lambda item: item[1][1]['median'])):
             low, high = q['median_95'] or (q['median'], q['median'])
             ax.errorbar(ms, q['median'], yerr=[[q['median'] - low], [high - q['median']]], fmt='o',
                         color='tab:red' if name in front[network] else 'tab:gray', capsize=3)
             ax.annotate(name.replace('_minimalistic', ''), (ms, q['median']), fontsize=7,
-                        xytext=(4, 4), textcoords='offset points')
+                        xytext=(5, -9 if index % 2 else 3), textcoords='offset points')
         line = sorted((points[n][0], points[n][1]['median']) for n in front[network])
         ax.plot([p[0] for p in line], [p[1] for p in line], color='tab:red', linewidth=1)
-        ax.axvline(GOALS_MS[key], color='black', linestyle=':', linewidth=1)
-        ax.set_xlabel(xlabel + ' (dotted: goal)')
+        ax.set_xlim(0, 1.15 * max(ms for ms, _ in points.values()))  # every point is far inside its goal
+        ax.set_xlabel(f'{xlabel}; goal <= {GOALS_MS[key]:.1f} ms')
         ax.set_ylabel(f'median {column} (95 % interval)')
         ax.set_title(f'{network}: latency vs quality (red: Pareto front)', fontsize=10)
         ax.grid(alpha=0.3)
@@ -320,9 +336,16 @@ def report(results: dict[str, Backbone], args: argparse.Namespace, seconds: floa
     timing = (f'int8 LiteRT (XNNPACK) and ONNX Runtime CPU on one thread; each latency is the median of '
               f'{args.repeats} repeats of the median of {args.runs} inferences')
     if args.quality:
+        commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,
+                                check=False).stdout.strip() or 'unknown'
+        print(f'<!-- benchmarks/bench_backbones.py --quality, {datetime.date.today().isoformat()} at commit {commit}, '
+              f'on: {machine()} -->')
+        print()
         print('## Backbones by measurement: latency and quality on unseen worlds (issue 14)')
         print()
-        print(f'{len(results)} backbones in one run ({seconds / 60:.0f} min). Each trained with the same budget by '
+        spent = sum((b.build_minutes or 0) + (b.benchmark_minutes or 0) for b in results.values()) + seconds / 60
+        print(f'{len(results)} backbones in one run ({spent:.0f} min of building and scoring, which a rerun reuses; '
+              f'the timings below are this pass\'s, {seconds / 60:.1f} min). Each trained with the same budget by '
               f'`make-models --backbone NAME --worlds {args.train_worlds} --epochs {args.epochs} --seg-epochs '
               f'{args.seg_epochs} --seg-every {args.seg_every} --variants fcn8s` (training worlds '
               f'0..{args.train_worlds - 1}, 1 simulated minute each, no pretrained weights), then scored by '

@@ -37,3 +37,28 @@ def test_an_unknown_backbone_is_a_usage_error(tmp_path: Path, capsys: pytest.Cap
     assert main(['make-models', '--worlds', '0', '--work', str(tmp_path / 'w')]) == 2
     assert 'worlds' in capsys.readouterr().err
     assert not (tmp_path / 'w').exists()
+
+
+@pytest.mark.slow
+def test_a_tiny_build_carries_the_backbone_into_every_shipped_file(tmp_path: Path) -> None:
+    from selfsup_perception.core.modelcard import read_card
+    from selfsup_perception.modelbuild.ops import check_edgetpu
+    from selfsup_perception.pipeline.benchmark import MODEL_FILES
+    from selfsup_perception.pipeline.models import make_models
+
+    out = tmp_path / 'models'
+    options = MakeModelsOptions(out=out, work=tmp_path / 'work', worlds=2, minutes=0.25, eval_minutes=0.25,
+                                epochs=1, seg_epochs=1, seg_every=2, variants=('fcn8s',), backbone='shufflenet_v2_0.5')
+    assert make_models(options) == 0
+    assert all((out / name).is_file() for name in MODEL_FILES)
+    for name in ('embedding', 'fcn8s', 'fcn8s_240x320', 'fcn8s_backbone', 'fcn8s_backbone_240x320'):
+        card = read_card(out / f'{name}.tflite')
+        assert card.extra['architecture_params']['backbone'] == 'shufflenet_v2_0.5', name
+        assert check_edgetpu(out / f'{name}.tflite').problems() == [], name
+    readme = (out / 'README.md').read_text()
+    assert 'worlds 0..1 (0.25 simulated minutes each; 1 pretraining epochs' in readme
+    assert 'backbone `shufflenet_v2_0.5`' in readme
+    # Each step's output is kept: asking again trains nothing.
+    stamp = (options.work / 'embedding.tflite').stat().st_mtime_ns
+    assert make_models(options) == 0
+    assert (options.work / 'embedding.tflite').stat().st_mtime_ns == stamp
