@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 
 from selfsup_perception.cli.model_options import add_backbone_argument
-from selfsup_perception.pipeline.models import TRAIN_WORLDS, VARIANTS, MakeModelsOptions, make_models
+from selfsup_perception.pipeline.models import (
+    SHIPPED_BACKBONE,
+    TRAIN_WORLDS,
+    VARIANTS,
+    MakeModelsOptions,
+    make_models,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--seg-every', type=int, default=3, help='FCNs train on every n-th frame (neighbours repeat)')
     parser.add_argument('--variants', nargs='+', choices=VARIANTS, default=list(VARIANTS),
                         help='FCN variants to train (fcn8s, the shipped one, is needed)')
-    add_backbone_argument(parser)  # of both networks (benchmarks/backbones_study.md compares them)
+    add_backbone_argument(parser, SHIPPED_BACKBONE)  # both networks' (benchmarks/backbones_study.md: why)
 
 
 def run(args: argparse.Namespace) -> int:

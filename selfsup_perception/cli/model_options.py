@@ -20,14 +20,14 @@ def backbone_name(name: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def add_backbone_argument(parser: argparse.ArgumentParser) -> None:
+def add_backbone_argument(parser: argparse.ArgumentParser, default: str = DEFAULT_BACKBONE) -> None:
     """``--backbone NAME`` (checked against ``modelbuild.backbones``)."""
     parser.add_argument(
         '--backbone',
         type=backbone_name,
-        default=DEFAULT_BACKBONE,
+        default=default,
         metavar='NAME',
-        help=f'backbone network: {", ".join(BACKBONE_NAMES)} or mobilenet_v2_<alpha> (default {DEFAULT_BACKBONE})',
+        help=f'backbone network: {", ".join(BACKBONE_NAMES)} or mobilenet_v2_<alpha> (default {default})',
     )
 
 

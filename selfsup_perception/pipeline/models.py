@@ -22,7 +22,7 @@ from selfsup_perception.core.dataset import Dataset
 from selfsup_perception.core.resources import robot_config, sim_classes
 from selfsup_perception.inference.embedder import Embedder
 from selfsup_perception.modelbuild.augment import Augmentation
-from selfsup_perception.modelbuild.backbones import DEFAULT_BACKBONE, get_backbone
+from selfsup_perception.modelbuild.backbones import get_backbone
 from selfsup_perception.modelbuild.pretrain import PretrainOptions, pretrain_embedding
 from selfsup_perception.modelbuild.segtrain import (
     SegmentationExportOptions,
@@ -41,6 +41,8 @@ from selfsup_perception.sim import seeds
 
 #: Domain randomisation: how many worlds of the training range (the appearance suite draws each one anew).
 TRAIN_WORLDS = 60
+#: The shipped models' backbone: the backbone study's pick (benchmarks/backbones_study.md).
+SHIPPED_BACKBONE = 'mobilenet_v3_small_minimalistic'
 #: Model-building validation worlds (the tuning range): never the benchmark's.
 EVAL_SEEDS = tuple(seeds.TUNING.first(2))
 VARIANTS = ('fcn32s', 'fcn16s', 'fcn8s')
@@ -76,7 +78,7 @@ class MakeModelsOptions:
     seg_epochs: int = 4
     seg_every: int = 3
     variants: tuple[str, ...] = VARIANTS
-    backbone: str = DEFAULT_BACKBONE
+    backbone: str = SHIPPED_BACKBONE
     worlds: int = TRAIN_WORLDS
     worlds_cache: Path | None = None
 

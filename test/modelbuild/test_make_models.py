@@ -56,7 +56,7 @@ def test_a_tiny_build_carries_the_backbone_into_every_shipped_file(tmp_path: Pat
         assert card.extra['architecture_params']['backbone'] == 'shufflenet_v2_0.5', name
         assert check_edgetpu(out / f'{name}.tflite').problems() == [], name
     readme = (out / 'README.md').read_text()
-    assert 'worlds 0..1 (0.25 simulated minutes each; 1 pretraining epochs' in readme
+    assert 'worlds 0, 1 (0.25 simulated minutes each; 1 pretraining epochs' in readme
     assert 'backbone `shufflenet_v2_0.5`' in readme
     # Each step's output is kept: asking again trains nothing.
     stamp = (options.work / 'embedding.tflite').stat().st_mtime_ns
