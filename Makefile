@@ -61,7 +61,7 @@ bench: venv .venv-torch/.installed
 	$(PY) benchmarks/run.py
 
 # The backbone study (issue 14): every backbone trained with one budget, scored on 10 unseen worlds and timed;
-# about 2 hours on 2 cores, resumable (build/backbones keeps each step). Report: benchmarks/backbones_study.md.
+# about 75 minutes on 2 cores, resumable (build/backbones keeps each step). Report: benchmarks/backbones_study.md.
 backbones: venv
 	mkdir -p build/backbones
 	$(PY) benchmarks/bench_backbones.py --quality --work build/backbones --plot benchmarks/backbones_study.png \

@@ -4,13 +4,14 @@ Speed (default, ~5 min): for each backbone the SPP embedding extractor at 120x16
 120x160 and 240x320 with random weights (``weights=None``; batch-norm statistics recalibrated on smooth
 synthetic images, so the int8 ranges are an untrained net's, not garbage), exported int8 TFLite and ONNX.
 
-Quality (``--quality``, ``make backbones``; hours): for each backbone the shipped models are rebuilt by
-``make-models`` with one stated training budget (``--train-worlds`` training worlds, ``--epochs`` /
-``--seg-epochs``, the same for every backbone; the simulated worlds are shared), scored on the first
-``--worlds`` unseen benchmark worlds (``selfsup benchmark`` with the entries the issue asks for: the
-robot-trained head's AUC and FCN-8s's mIoU) and timed as trained and exported. Every step's result is kept
-in ``--work`` so an interrupted study resumes. The report adds a Pareto table (latency against quality, per
-network) and ``--plot`` (latency vs quality), and the pick by :func:`pick`'s rule.
+Quality (``--quality``, ``make backbones``; about 75 minutes for all eight on 2 cores): for each backbone
+the shipped models are rebuilt by ``make-models`` with one stated training budget (``--train-worlds``
+training worlds, ``--epochs`` / ``--seg-epochs``, the same for every backbone; the simulated worlds are
+shared), scored on the first ``--worlds`` unseen benchmark worlds (``selfsup benchmark`` with the entries
+the issue asks for: the robot-trained head's AUC and FCN-8s's mIoU) and timed as trained and exported.
+Every step's result is kept in ``--work`` so an interrupted study resumes. The report adds a Pareto table
+(latency against quality, per network) and ``--plot`` (latency vs quality), and the pick by
+:func:`pick`'s rule.
 
 Measured in both: int8 LiteRT (XNNPACK) and ONNX Runtime CPU latency on one thread (each repeat times
 ``--runs`` inferences and keeps the median; the table gives the median of the repeats), the Edge TPU op
@@ -60,7 +61,7 @@ SPLIT_FILES = ('fcn8s_backbone.tflite', 'fcn8s_backbone_240x320.tflite')
 # The quality columns: (stage, entry, metric) of the benchmark, and their short names.
 QUALITY = {('detector', 'robot-trained', 'AUC 0.5 m'): 'AUC 0.5 m', ('detector', 'robot-trained', 'AUC 1.0 m'):
            'AUC 1.0 m', ('segmentation', 'FCN-8s', 'mIoU'): 'FCN-8s mIoU'}
-ENTRIES = ('robot-trained', 'FCN-8s')
+ENTRIES = tuple(dict.fromkeys(entry for _, entry, _ in QUALITY))  # the benchmark entries those need
 GOALS_MS = {'emb': 1000 / 200, 'fcn_l': 1000 / 30}  # embedding >= 200/s, FCN-8s 240x320 >= 30/s
 SAME = 0.005  # median quality differences below this are ties (the benchmark's intervals are wider)
 
@@ -121,6 +122,11 @@ def time_files(result: Measured, tflite: Path, onnx: Path, args: argparse.Namesp
     return result
 
 
+def described(model: Any, key: str) -> Measured:
+    """A Measured with the model's parameter count (and embedding size for ``emb``), not yet timed."""
+    return Measured(params=int(model.count_params()), embedding=int(model.output_shape[-1]) if key == 'emb' else 0)
+
+
 def measure_random(name: str, key: str, size: tuple[int, int], args: argparse.Namespace, out: Path) -> Measured:
     """A random-weights model exported to int8 TFLite and ONNX, then timed."""
     from selfsup_perception.modelbuild.backbone import recalibrate_batch_norm
@@ -129,7 +135,7 @@ def measure_random(name: str, key: str, size: tuple[int, int], args: argparse.Na
     model = build_model(name, key, size)
     images = smooth_images(args.calibration, *size, seed=1)
     recalibrate_batch_norm(model, images, batch_size=8)
-    result = Measured(params=int(model.count_params()), embedding=int(model.output_shape[-1]) if key == 'emb' else 0)
+    result = described(model, key)
     tflite, onnx = out / f'{name}_{key}.tflite', out / f'{name}_{key}.onnx'
     tflite.write_bytes(convert_int8_tflite(model, images))
     onnx.write_bytes(convert_onnx(model))
@@ -139,9 +145,8 @@ def measure_random(name: str, key: str, size: tuple[int, int], args: argparse.Na
 def measure_trained(name: str, key: str, size: tuple[int, int], stem: str, models: Path,
                     args: argparse.Namespace) -> Measured:
     """The exports ``make-models`` wrote for backbone ``name``, timed."""
-    model = build_model(name, key, size)
-    result = Measured(params=int(model.count_params()), embedding=int(model.output_shape[-1]) if key == 'emb' else 0)
-    return time_files(result, models / f'{stem}.tflite', models / f'{stem}.onnx', args)
+    model = described(build_model(name, key, size), key)
+    return time_files(model, models / f'{stem}.tflite', models / f'{stem}.onnx', args)
 
 
 def selfsup(*arguments: str) -> None:

@@ -103,6 +103,11 @@ class BenchmarkOptions:
         return list(range(self.first_seed, self.first_seed + self.worlds))
 
     @property
+    def scored_entries(self) -> tuple[str, ...]:
+        """The entries this run scores: ``entries``, or every one of :data:`ENTRIES` when it is empty."""
+        return self.entries or ENTRIES
+
+    @property
     def outside_range(self) -> bool:
         """Whether some scored seed is not a benchmark world (the report then says it is no benchmark result)."""
         return any(seed not in BENCHMARK_SEEDS for seed in self.seeds)
@@ -119,7 +124,7 @@ class WorldJob:
     models: Path
     datasets: Path
     backend: str
-    entries: tuple[str, ...]
+    entries: tuple[str, ...]  # the scored ones (never empty)
 
 
 @dataclass(frozen=True)
@@ -133,11 +138,11 @@ class World:
     backend: str
     embedder: Embedder
     scratch: Path
-    entries: tuple[str, ...] = ()  # empty: every entry
+    entries: tuple[str, ...]  # the scored ones
 
     def chosen(self, makers: Mapping[str, Callable[[World], Model]]) -> dict[str, Model]:
-        """The chosen entries of ``makers`` made in this world, by name."""
-        return {name: make(self) for name, make in makers.items() if not self.entries or name in self.entries}
+        """The scored entries of ``makers`` made in this world, by name."""
+        return {name: make(self) for name, make in makers.items() if name in self.entries}
 
 
 @dataclass(frozen=True)
@@ -314,7 +319,7 @@ def benchmark_world(job: WorldJob) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix=f'world_{job.seed}_', dir=job.datasets) as scratch:
             world = World(job.seed, drive, scoring, job.models, job.backend, embedder, Path(scratch), job.entries)
             for name, (stage, makers) in STAGES.items():
-                if job.entries and not set(makers) & set(job.entries):
+                if not set(makers) & set(job.entries):
                     continue
                 clock = time.perf_counter()
                 result = stage(world)
@@ -333,7 +338,7 @@ def world_jobs(options: BenchmarkOptions) -> list[WorldJob]:
     if options.legacy:
         seeds += [(seed, True) for seed in LEGACY_SEEDS if seed not in options.seeds]
     return [WorldJob(seed, legacy, options.minutes, options.eval_minutes, options.models, datasets, options.backend,
-                     options.entries) for seed, legacy in seeds]
+                     options.scored_entries) for seed, legacy in seeds]
 
 
 def run_worlds(jobs: Sequence[WorldJob], workers: int, progress: bool = True) -> list[dict[str, Any]]:
@@ -382,13 +387,13 @@ COMPARISONS = (('segmentation', 'FCN-8s robot-adapted', 'FCN-8s', 'traversable m
                ('detector', 'robot-trained + consistency, mean teacher', 'robot-trained', 'AUC 1.0 m'))
 
 
-def compare(rows: Sequence[Mapping[str, Any]], entries: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """For each of :data:`COMPARISONS` between ``entries`` (empty: all): in how many worlds (where both are
-    defined) the entry beats its baseline, and the median of the per-world differences."""
+def compare(rows: Sequence[Mapping[str, Any]], entries: Sequence[str] = ENTRIES) -> list[dict[str, Any]]:
+    """For each of :data:`COMPARISONS` between scored ``entries``: in how many worlds (where both are defined)
+    the entry beats its baseline, and the median of the per-world differences."""
     scored = [row for row in rows if not row['error']]
     out = []
     for stage, entry, baseline, metric in COMPARISONS:
-        if entries and not {entry, baseline} <= set(entries):
+        if not {entry, baseline} <= set(entries):
             continue
         pairs = [(a, b) for a, b in ((score_of(r, (stage, entry, metric)), score_of(r, (stage, baseline, metric)))
                                      for r in scored) if a is not None and b is not None]
@@ -451,7 +456,7 @@ def run_benchmark(options: BenchmarkOptions, progress: bool = True) -> dict[str,
         'outside_range': options.outside_range,
         'settings': {'worlds': options.worlds, 'first_seed': options.first_seed, 'minutes': options.minutes,
                      'eval_minutes': options.eval_minutes, 'workers': options.workers, 'backend': options.backend,
-                     'legacy': options.legacy, 'entries': list(options.entries or ENTRIES)},
+                     'legacy': options.legacy, 'entries': list(options.scored_entries)},
         'models': {'folder': _shown(options.models),
                    'sha256': {name: file_sha256(options.models / name) for name in MODEL_FILES}},
         'wall_seconds': round(time.monotonic() - started, 1),
@@ -459,9 +464,9 @@ def run_benchmark(options: BenchmarkOptions, progress: bool = True) -> dict[str,
         'cpus': os.cpu_count(),
         'dataset_making': dataset_making(rows),
         'summary': summarize(benchmark),
-        'comparisons': compare(benchmark, options.entries),
+        'comparisons': compare(benchmark, options.scored_entries),
         'goals': [{'stage': s, 'entry': e, 'metric': m, 'median': g[0], 'worst': g[1]}
-                  for (s, e, m), g in GOALS.items() if not options.entries or e in options.entries],
+                  for (s, e, m), g in GOALS.items() if e in options.scored_entries],
         'worlds': benchmark,
         'legacy_worlds': [row for row in rows if row['legacy']],
         'failed': [row['seed'] for row in rows if row['error']],
